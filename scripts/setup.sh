@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the system packages hafc's tests and demo need, when they are missing.
+# Idempotent and quick when everything is present. Debian/Ubuntu (apt) only.
+set -euo pipefail
+
+# package -> a file whose presence proves it is installed
+declare -A NEED=(
+  [zookeeper]=/usr/share/java/zookeeper.jar
+  [openjdk-17-jre-headless]=/usr/bin/java
+  [iproute2]=/usr/sbin/ip
+  [procps]=/usr/bin/pgrep
+)
+
+missing=()
+for pkg in "${!NEED[@]}"; do
+  [ -e "${NEED[$pkg]}" ] || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all system packages present"
+  exit 0
+fi
+
+echo "setup: installing missing system packages: ${missing[*]}"
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "setup: cannot install ${missing[*]}: apt-get not found (hafc's tests expect Debian packages; install them by hand)" >&2
+  exit 1
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO=sudo
+  else
+    echo "setup: cannot install ${missing[*]}: not root and no password-less sudo; run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's zookeeper package would start a system server under systemd; we never use it.
+echo "setup: installed ${missing[*]}"

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { ExitCode } from './exit-codes.js';
+
+/** The composition root: one sub-command per verb, each in its own file. */
+export function buildProgram(): Command {
+  const program = new Command('hafc')
+    .description('HA failover controller: keeps exactly one active instance of a service, using ZooKeeper')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError();
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return ExitCode.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.OK;
+      if (err.code === 'commander.help') return ExitCode.OK;
+      return ExitCode.USAGE;
+    }
+    process.stderr.write(`hafc: ${err instanceof Error ? err.message : String(err)}\n`);
+    return ExitCode.FAILED;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`hafc: internal error: ${String(err)}\n`);
+    process.exitCode = ExitCode.FAILED;
+  },
+);

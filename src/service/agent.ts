@@ -1,0 +1,44 @@
+/**
+ * The one seam between the controller and a managed service. Built-in implementations live in
+ * agents/ (shell, http, later hdfs-namenode, yarn-resourcemanager, postgresql, redis).
+ *
+ * Contract for implementations:
+ * - every method honours `signal` (abort = give up now, kill child processes) and never hangs
+ *   past the timeout its config names;
+ * - a failure is a thrown HafcError whose message says what was run and what came back;
+ * - methods never throw for "service said no" in `state` - they return 'unknown' instead.
+ */
+export type ServiceRole = 'active' | 'standby';
+
+export interface HookContext {
+  cluster: string;
+  nodeId: string;
+  /** The role being entered (to-active / to-standby) or the current belief (check / state). */
+  role: string;
+  /** The fencing token of the activation; '0' when there is none. */
+  epoch: bigint;
+  reason: string;
+}
+
+export interface FenceTarget {
+  id: string;
+  host: string;
+  port: number;
+  /** host:port */
+  address: string;
+  epoch: bigint;
+}
+
+export interface ServiceAgent {
+  readonly kind: string;
+  /** Resolves when healthy; throws (with a message saying why) when not. */
+  check(ctx: HookContext, signal: AbortSignal): Promise<void>;
+  toActive(ctx: HookContext, signal: AbortSignal): Promise<void>;
+  toStandby(ctx: HookContext, signal: AbortSignal): Promise<void>;
+  /** What the service itself reports, when the agent can ask; used to reconcile belief. */
+  state?(ctx: HookContext, signal: AbortSignal): Promise<ServiceRole | 'unknown'>;
+  /** Graceful fencing: ask the OLD active's service (at target's address) to become standby. */
+  fenceGraceful?(target: FenceTarget, ctx: HookContext, signal: AbortSignal): Promise<void>;
+  /** Longest time toStandby may take; the lease model subtracts it from the session timeout. */
+  readonly toStandbyTimeoutMs: number;
+}
