@@ -21,7 +21,7 @@ export interface ShellServiceConfig {
   state?: Command;
   /** Exit 0 = healthy. Used by a `health.check` of kind agent. */
   check?: Command;
-  /** Timeout of each hook. @default 10000 */
+  /** Timeout of each hook. @default 5000 */
   hookTimeoutMs: number;
 }
 
@@ -75,7 +75,7 @@ export interface HafcConfig {
   health: {
     /** @default 1000 */
     intervalMs: number;
-    /** @default 5000 */
+    /** Per check; must stay below intervalMs x fall. @default 2000 */
     timeoutMs: number;
     /** @default 3 */
     fall: number;

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../../..', import.meta.url));
+const main = join(repo, 'dist/src/cli/main.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd: repo, timeout: 120_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const hafc = (...args: string[]) => run(process.execPath, [main, ...args]);
+const scratch = mkdtempSync(join(tmpdir(), 'hafc-check-config-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('hafc check-config (built binary)', () => {
+  beforeAll(async () => {
+    // tsc emits even when a file elsewhere in the tree does not type-check yet; type errors are
+    // the typecheck's business, so this only needs the emitted binary.
+    const build = await run('npm', ['run', 'build']);
+    expect(existsSync(main), `npm run build produced no ${main}:\n${build.stdout}${build.stderr}`).toBe(true);
+  }, 180_000);
+
+  it('prints ok and a summary for a valid file, exit 0', async () => {
+    const r = await hafc('check-config', 'config/shell.yaml');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        'config/shell.yaml: ok',
+        'cluster app, node app1 at app1.example.com:8080 (priority 100), service agent shell (hook timeout 5000 ms),',
+        'zookeeper zk1.example.com:2181,zk2.example.com:2181,zk3.example.com:2181 under /hafc (session 10000 ms, on connection loss demote), health check agent, fencing graceful, shell;',
+        'detection 3000 ms (every 1000 ms x fall 3), lease budget 4000 ms (session 10000 - margin 1000 - to-standby 5000),',
+        'worst-case failover 78000 ms (detection + session + 2 x fencing 30000 + to-active 5000).',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('accepts the http example', async () => {
+    const r = await hafc('check-config', 'config/http.yaml');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^config\/http\.yaml: ok\n/);
+    expect(r.stdout).toContain('lease budget 5800 ms (session 12000 - margin 1200 - to-standby 5000)');
+  });
+
+  it('prints every problem to stderr, exit 2', async () => {
+    const r = await hafc('check-config', 'test/fixtures/config/invalid.yaml');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    const src = 'config test/fixtures/config/invalid.yaml';
+    expect(r.stderr).toBe(
+      [
+        `${src}: cluster: must match [a-z0-9][a-z0-9_-]{0,62} (lower-case letters, digits, "_" and "-"; at most 63 characters), got "NS1"`,
+        `${src}: unknown key "zookeeper.sesionTimeoutMs" (did you mean "zookeeper.sessionTimeoutMs"?)`,
+        `${src}: health.fall: must be an integer >= 1, got "three"`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('reports a YAML syntax error with its line and column, exit 2', async () => {
+    // Written at run time: a broken .yaml file in the tree would break `prettier --check .`.
+    const file = join(scratch, 'broken.yaml');
+    writeFileSync(file, 'cluster: ns1\nnode: { id: nn1, port: 8020\nzookeeper: { connect: "zk1:2181" }\n');
+    const r = await hafc('check-config', file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `config ${file}: line 3, column 1: invalid YAML: Flow map in block collection must be sufficiently indented and end with a }\n`,
+    );
+  });
+
+  it('reports an unreadable file, exit 2', async () => {
+    const r = await hafc('check-config', 'no/such.yaml');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      "config no/such.yaml: cannot read the file: ENOENT: no such file or directory, open 'no/such.yaml'\n",
+    );
+  });
+
+  it('is a usage error without a file, exit 2', async () => {
+    const r = await hafc('check-config');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("missing required argument 'file'");
+  });
+});
