@@ -1,0 +1,329 @@
+/**
+ * The health checks a `health.check` config can name (CONTRACT.md section 4): http, tcp,
+ * command, or the service agent's own check.
+ *
+ * Contract of a HealthCheck, relied on by HealthMonitor:
+ * - resolve = healthy; throw = not, with a message naming what was checked and what came back;
+ * - a HealthUnhealthyError (EHEALTH_UNHEALTHY) when the service answered and the answer is bad,
+ *   a HealthTimeoutError (EHEALTH_TIMEOUT) when it did not answer before `signal` aborted,
+ *   a ConfigError (ECONFIG) only when the check can never work as set up;
+ * - honour `signal`: once it aborts, stop reading, close sockets, kill children.
+ * Nothing a remote end sends (garbage, megabytes, a half-written response) may crash the agent:
+ * bodies are read to a fixed bound and decoded leniently.
+ */
+import net from 'node:net';
+import type { Command, HealthCheckConfig } from '../config/types.js';
+import { ConfigError } from '../errors.js';
+import { hookEnv, printable, runCommand } from '../exec/run.js';
+import type { HookContext, ServiceAgent } from '../service/agent.js';
+import { VERSION } from '../version.js';
+import { HealthTimeoutError, HealthUnhealthyError, describeThrown, errorCode } from './errors.js';
+
+export type HealthCheck = (signal: AbortSignal) => Promise<void>;
+
+/** Most of a response body an http check reads; enough for any status page a regex looks at. */
+export const MAX_HTTP_BODY_BYTES = 64 * 1024;
+
+/** Output kept from a command check, only to quote its tail in the failure message. */
+const MAX_COMMAND_OUTPUT_BYTES = 16 * 1024;
+
+/**
+ * Backstop for a command check when the caller gives no timeout. The monitor's abort signal is
+ * the real deadline; this only bounds a check run on its own with a signal that never fires.
+ */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+
+/** How much of an answer to quote in a message: enough to recognise, too little to flood a log. */
+const QUOTE_CHARS = 200;
+
+export interface CreateCheckOptions {
+  /** Hard timeout handed to runCommand for a command check. @default 30000 */
+  timeoutMs?: number;
+}
+
+/** A short human name of the check, for log lines and messages. */
+export function describeCheck(cfg: HealthCheckConfig): string {
+  switch (cfg.kind) {
+    case 'http':
+      return `http check GET ${cfg.url}`;
+    case 'tcp':
+      return `tcp check ${formatHostPort(cfg.host, cfg.port)}`;
+    case 'command':
+      return `command check ${printable(cfg.command)}`;
+    case 'agent':
+      return 'agent check';
+  }
+}
+
+/**
+ * Builds the check. Validates what it can now (URL, regex, kind) and throws a ConfigError
+ * naming the key and the value, so a typo fails at start instead of as an endless "unhealthy".
+ */
+export function createCheck(
+  cfg: HealthCheckConfig,
+  agent: ServiceAgent,
+  ctx: () => HookContext,
+  opts: CreateCheckOptions = {},
+): HealthCheck {
+  switch (cfg.kind) {
+    case 'http':
+      return httpCheck(cfg);
+    case 'tcp':
+      return tcpCheck(cfg.host, cfg.port);
+    case 'command':
+      return commandCheck(cfg.command, ctx, opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    case 'agent':
+      return agentCheck(agent, ctx);
+    default: {
+      const kind = (cfg as { kind?: unknown }).kind;
+      throw new ConfigError(`health.check: unknown check kind ${JSON.stringify(kind)}`);
+    }
+  }
+}
+
+function httpCheck(cfg: Extract<HealthCheckConfig, { kind: 'http' }>): HealthCheck {
+  let url: URL;
+  try {
+    url = new URL(cfg.url);
+  } catch {
+    throw new ConfigError(`health.check.http: ${JSON.stringify(cfg.url)} is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`health.check.http: ${JSON.stringify(cfg.url)} must be an http:// or https:// URL`);
+  }
+  let bodyRe: RegExp | undefined;
+  if (cfg.expectBodyMatches !== undefined) {
+    try {
+      bodyRe = new RegExp(cfg.expectBodyMatches);
+    } catch (err) {
+      throw new ConfigError(
+        `health.check.expectBodyMatches: ${JSON.stringify(cfg.expectBodyMatches)} is not a valid regular expression: ${describeThrown(err)}`,
+      );
+    }
+  }
+  const what = describeCheck(cfg);
+  const expected = cfg.expectStatus.join(', ');
+
+  return async (signal) => {
+    const started = performance.now();
+    if (signal.aborted) throw timeoutError(what, signal, started);
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        signal,
+        // A health endpoint answers for itself; following a redirect could ask another host, and
+        // an expected 3xx (listed in expectStatus) must stay visible.
+        redirect: 'manual',
+        headers: { 'user-agent': `hafc/${VERSION} health-check`, accept: '*/*' },
+      });
+    } catch (err) {
+      if (signal.aborted) throw timeoutError(what, signal, started, err);
+      throw classifyNetworkError(what, err);
+    }
+
+    if (!cfg.expectStatus.includes(res.status)) {
+      discardBody(res);
+      const text = res.statusText ? ` ${res.statusText}` : '';
+      throw new HealthUnhealthyError(`${what}: answered ${res.status}${text}, expected ${expected}`);
+    }
+    if (bodyRe === undefined) {
+      discardBody(res);
+      return;
+    }
+
+    let body: { text: string; truncated: boolean };
+    try {
+      body = await readBounded(res.body, MAX_HTTP_BODY_BYTES);
+    } catch (err) {
+      if (signal.aborted) throw timeoutError(what, signal, started, err);
+      throw new HealthUnhealthyError(
+        `${what}: answered ${res.status} but reading the body failed: ${describeCause(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    // A pathological operator regex could still be slow; the 64 KiB bound caps how slow.
+    if (!bodyRe.test(body.text)) {
+      const scope = body.truncated ? `the first ${MAX_HTTP_BODY_BYTES} bytes of the body` : 'the body';
+      throw new HealthUnhealthyError(
+        `${what}: answered ${res.status} but ${scope} did not match /${bodyRe.source}/: ${quote(body.text)}`,
+      );
+    }
+  };
+}
+
+/** Lets the connection go instead of downloading a body nobody reads. */
+function discardBody(res: Response): void {
+  try {
+    res.body?.cancel().catch(() => {});
+  } catch {
+    // A body already locked or errored is nothing to clean up.
+  }
+}
+
+/**
+ * Reads at most `max` bytes, then cancels the stream, so a server sending gigabytes costs us
+ * `max`. Decoded as UTF-8 whatever the content-type says: invalid bytes become U+FFFD rather
+ * than an exception, and a regex over a status page needs nothing finer.
+ */
+async function readBounded(
+  body: ReadableStream<Uint8Array> | null,
+  max: number,
+): Promise<{ text: string; truncated: boolean }> {
+  if (body === null) return { text: '', truncated: false };
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let truncated = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const room = max - total;
+      if (value.byteLength >= room) {
+        chunks.push(value.subarray(0, room));
+        total = max;
+        truncated = true;
+        break;
+      }
+      chunks.push(value);
+      total += value.byteLength;
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  return { text: new TextDecoder('utf-8').decode(Buffer.concat(chunks, total)), truncated };
+}
+
+function tcpCheck(host: string, port: number): HealthCheck {
+  const what = `tcp check ${formatHostPort(host, port)}`;
+  return (signal) =>
+    new Promise<void>((resolve, reject) => {
+      const started = performance.now();
+      if (signal.aborted) {
+        reject(timeoutError(what, signal, started));
+        return;
+      }
+      const sock = net.connect({ host, port });
+      const done = (err?: Error) => {
+        signal.removeEventListener('abort', onAbort);
+        sock.removeAllListeners('connect');
+        // Keep a no-op error listener: destroy() can still emit one, and an unhandled
+        // 'error' event would take the whole agent down.
+        sock.removeAllListeners('error');
+        sock.on('error', () => {});
+        sock.destroy();
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = () => done(timeoutError(what, signal, started));
+      signal.addEventListener('abort', onAbort, { once: true });
+      sock.once('connect', () => done());
+      sock.once('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ETIMEDOUT') {
+          done(new HealthTimeoutError(`${what}: connect timed out (${err.message})`, { cause: err }));
+        } else {
+          done(new HealthUnhealthyError(`${what}: connect failed: ${err.message}`, { cause: err }));
+        }
+      });
+    });
+}
+
+function commandCheck(command: Command, ctx: () => HookContext, timeoutMs: number): HealthCheck {
+  const what = `command check ${printable(command)}`;
+  return async (signal) => {
+    const started = performance.now();
+    if (signal.aborted) throw timeoutError(what, signal, started);
+    const res = await runCommand(command, {
+      env: hookEnv(ctx()),
+      timeoutMs,
+      maxOutputBytes: MAX_COMMAND_OUTPUT_BYTES,
+      signal,
+      what: 'health check',
+    });
+    const name = `command check ${res.command}`;
+    if (res.timedOut || res.aborted || signal.aborted) {
+      const limit = res.timedOut ? `${timeoutMs} ms` : 'the deadline';
+      throw new HealthTimeoutError(
+        `${name}: did not finish within ${limit} and was killed (ran ${Math.round(res.durationMs)} ms)`,
+      );
+    }
+    // Not fatal: a script on a mount that is briefly away must not end monitoring for good.
+    if (res.spawnError !== undefined) {
+      throw new HealthUnhealthyError(`${name}: could not be started: ${res.spawnError}`);
+    }
+    if (res.exitCode === 0) return;
+    const how =
+      res.exitCode !== null ? `exited ${res.exitCode}` : `was killed by ${res.signal ?? 'a signal'}`;
+    const output = res.stderr.trim() !== '' ? res.stderr : res.stdout;
+    const tail = output.trim() !== '' ? `; output: ${quote(output, true)}` : '';
+    throw new HealthUnhealthyError(`${name}: ${how}${tail}`);
+  };
+}
+
+function agentCheck(agent: ServiceAgent, ctx: () => HookContext): HealthCheck {
+  const what = `agent check (${agent.kind})`;
+  return async (signal) => {
+    const started = performance.now();
+    if (signal.aborted) throw timeoutError(what, signal, started);
+    try {
+      await agent.check(ctx(), signal);
+    } catch (err) {
+      if (signal.aborted) throw timeoutError(what, signal, started, err);
+      const code = errorCode(err);
+      // Setup errors pass through unchanged so the monitor can tell them from a bad answer.
+      if (code === 'ECONFIG') throw err;
+      if (code === 'EHOOKTIMEOUT' || code === 'EHEALTH_TIMEOUT') {
+        throw new HealthTimeoutError(`${what}: ${describeThrown(err)}`, { cause: err });
+      }
+      throw new HealthUnhealthyError(`${what}: ${describeThrown(err)}`, { cause: err });
+    }
+  };
+}
+
+function timeoutError(
+  what: string,
+  signal: AbortSignal,
+  started: number,
+  cause?: unknown,
+): HealthTimeoutError {
+  const elapsed = Math.round(performance.now() - started);
+  const reason = signal.aborted && signal.reason !== undefined ? `: ${describeThrown(signal.reason)}` : '';
+  return new HealthTimeoutError(`${what}: no answer after ${elapsed} ms, aborted${reason}`, {
+    cause: cause ?? signal.reason,
+  });
+}
+
+/** fetch wraps socket errors as TypeError("fetch failed") with the real error in `cause`. */
+function classifyNetworkError(what: string, err: unknown): Error {
+  const cause = describeCause(err);
+  const code = errorCode((err as { cause?: unknown } | null)?.cause) ?? errorCode(err);
+  if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
+    return new HealthTimeoutError(`${what}: ${cause}`, { cause: err });
+  }
+  return new HealthUnhealthyError(`${what}: request failed: ${cause}`, { cause: err });
+}
+
+function describeCause(err: unknown): string {
+  const outer = describeThrown(err);
+  const inner = (err as { cause?: unknown } | null)?.cause;
+  if (inner === undefined || inner === null) return outer;
+  return `${outer} (${describeThrown(inner)})`;
+}
+
+function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Quotes remote text for a message: JSON-escaped so control bytes cannot forge log lines, and
+ * cut so megabytes of output cannot flood one. `tail` keeps the end, where errors usually are.
+ */
+function quote(text: string, tail = false): string {
+  const t = text.trim();
+  if (t.length <= QUOTE_CHARS) return JSON.stringify(t);
+  return tail
+    ? `...${JSON.stringify(t.slice(-QUOTE_CHARS))}`
+    : `${JSON.stringify(t.slice(0, QUOTE_CHARS))}...`;
+}

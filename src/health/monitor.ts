@@ -1,0 +1,370 @@
+/**
+ * HealthMonitor: runs one HealthCheck in a loop and turns its results into a small state
+ * machine with rise/fall hysteresis, in the style of Hadoop's HealthMonitor (state enum, a
+ * callback only on a real change) and haproxy's rise/fall counters.
+ *
+ * States:
+ * - INITIALIZING    no verdict yet (after start, until `rise` successes or the first failure);
+ * - HEALTHY         `rise` consecutive successes;
+ * - UNHEALTHY       the service answered and said no (EHEALTH_UNHEALTHY, or any unknown error);
+ * - NOT_RESPONDING  the check did not finish within timeoutMs (or said EHEALTH_TIMEOUT);
+ * - MONITOR_FAILED  the check can never work as configured (ECONFIG) or the loop itself broke;
+ *                   terminal: the loop ends and only a restart (new monitor) recovers.
+ *
+ * Rise/fall decision:
+ * - INITIALIZING -> HEALTHY needs `rise` consecutive successes, the same as recovering from
+ *   UNHEALTHY. Hadoop trusts the first success; we do not, because a service that is still
+ *   starting often answers once and then stalls, and declaring it healthy makes it electable.
+ *   Cost: becoming eligible takes (rise - 1) x intervalMs longer after start. With rise: 1 this
+ *   is exactly Hadoop's behaviour.
+ * - INITIALIZING -> UNHEALTHY / NOT_RESPONDING on the FIRST failure. `fall` exists to keep a
+ *   healthy (possibly active) node from being demoted by one blip; a node with no verdict yet
+ *   is not electable either way, so waiting would only hide the real state from operators.
+ * - HEALTHY -> UNHEALTHY / NOT_RESPONDING after `fall` consecutive failures of either kind; the
+ *   state entered reflects the LAST failure's kind.
+ * - While UNHEALTHY or NOT_RESPONDING, each further failure moves to its own kind (a real,
+ *   reported change: a crashed service that is now hanging matters to an operator), and `rise`
+ *   consecutive successes return to HEALTHY. Any failure resets the success count and any
+ *   success resets the failure count, so flapping inside the thresholds changes nothing.
+ *
+ * Timing: a check starts every intervalMs, measured from the START of the previous check, and
+ * checks never overlap: a check slower than intervalMs is followed at once by the next. Each
+ * check gets an AbortSignal that fires after timeoutMs; the loop does not wait for the check to
+ * honour it, so a check that ignores its signal cannot stall monitoring (its late result is
+ * dropped).
+ *
+ * Listener contract (onChange, onResult): called synchronously from the loop, one at a time, in
+ * order; a listener that throws (or returns a rejecting promise) is logged and the loop goes on.
+ * Listeners must not block: the next check waits for them.
+ */
+import type { Clock } from '../clock.js';
+import { ConfigError, HafcError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { HealthCheck } from './checks.js';
+import {
+  HealthTimeoutError,
+  HealthUnhealthyError,
+  classifyFailure,
+  describeThrown,
+  errorCode,
+} from './errors.js';
+
+export type HealthState = 'INITIALIZING' | 'HEALTHY' | 'UNHEALTHY' | 'NOT_RESPONDING' | 'MONITOR_FAILED';
+
+export type HealthResultKind = 'ok' | 'unhealthy' | 'timeout' | 'fatal';
+
+export interface HealthResult {
+  ok: boolean;
+  kind: HealthResultKind;
+  /** Always a HafcError with a stable code; a non-Error thrown by a check is wrapped. */
+  error?: HafcError;
+  /** From the start of the check to its result (or to its timeout), on the monitor's clock. */
+  durationMs: number;
+  /** Monotonic clock time (Clock.now) when the result became known. */
+  at: number;
+}
+
+export interface HealthChangeDetail {
+  /** Human-readable cause: the failing check's message, or the success streak. */
+  reason: string;
+  /** Length of the streak of same-kind results (successes or failures) that caused the change. */
+  consecutive: number;
+  /** The error behind a change to a failure state. */
+  error?: HafcError;
+}
+
+export type HealthChangeListener = (next: HealthState, prev: HealthState, detail: HealthChangeDetail) => void;
+export type HealthResultListener = (result: HealthResult) => void;
+
+export interface HealthMonitorOptions {
+  check: HealthCheck;
+  /** Time between check starts (not from one check's end to the next one's start). */
+  intervalMs: number;
+  /** A check running longer is aborted and counts as NOT_RESPONDING. */
+  timeoutMs: number;
+  /** Consecutive failures before HEALTHY becomes UNHEALTHY / NOT_RESPONDING. */
+  fall: number;
+  /** Consecutive successes before INITIALIZING / UNHEALTHY / NOT_RESPONDING becomes HEALTHY. */
+  rise: number;
+  clock: Clock;
+  logger: Logger;
+  /** Names the check in timeout messages and logs. @default "health check" */
+  name?: string;
+}
+
+/** Code of the error a monitor reports when its own loop breaks (a bug, never a check result). */
+export const EHEALTH_MONITOR = 'EHEALTH_MONITOR';
+
+class StopSignal extends Error {
+  constructor() {
+    super('health monitor stopped');
+    this.name = 'StopSignal';
+  }
+}
+
+type Outcome = { kind: 'done'; result: HealthResult } | { kind: 'stopped' };
+
+export class HealthMonitor {
+  private readonly check: HealthCheck;
+  private readonly intervalMs: number;
+  private readonly timeoutMs: number;
+  private readonly fall: number;
+  private readonly rise: number;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly name: string;
+
+  private current: HealthState = 'INITIALIZING';
+  private last: HealthResult | undefined;
+  private okStreak = 0;
+  private failStreak = 0;
+  private readonly changeListeners: HealthChangeListener[] = [];
+  private readonly resultListeners: HealthResultListener[] = [];
+  private readonly stopController = new AbortController();
+  private loopDone: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(opts: HealthMonitorOptions) {
+    if (typeof opts.check !== 'function') throw new ConfigError('health monitor: check must be a function');
+    positiveInt('health.intervalMs', opts.intervalMs);
+    positiveInt('health.timeoutMs', opts.timeoutMs);
+    positiveInt('health.fall', opts.fall);
+    positiveInt('health.rise', opts.rise);
+    this.check = opts.check;
+    this.intervalMs = opts.intervalMs;
+    this.timeoutMs = opts.timeoutMs;
+    this.fall = opts.fall;
+    this.rise = opts.rise;
+    this.clock = opts.clock;
+    this.logger = opts.logger;
+    this.name = opts.name ?? 'health check';
+  }
+
+  get state(): HealthState {
+    return this.current;
+  }
+
+  get lastResult(): HealthResult | undefined {
+    return this.last;
+  }
+
+  /** Registers a state-change listener; returns a function that removes it. */
+  onChange(cb: HealthChangeListener): () => void {
+    this.changeListeners.push(cb);
+    return () => removeFrom(this.changeListeners, cb);
+  }
+
+  /** Registers a listener for every check result (for metrics); returns its remover. */
+  onResult(cb: HealthResultListener): () => void {
+    this.resultListeners.push(cb);
+    return () => removeFrom(this.resultListeners, cb);
+  }
+
+  /** Starts the loop; the first check runs at once. Calling it again is a no-op. */
+  start(): void {
+    if (this.stopped)
+      throw new HafcError(EHEALTH_MONITOR, 'health monitor: start() after stop(); create a new monitor');
+    if (this.loopDone) return;
+    this.loopDone = this.loop();
+  }
+
+  /** Aborts a running check and ends the loop; resolves once it has ended. Idempotent. */
+  stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.stopController.abort(new StopSignal());
+    }
+    return this.loopDone ?? Promise.resolve();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (!this.stopped) {
+        const startedAt = this.clock.now();
+        const outcome = await this.runOnce(startedAt);
+        if (outcome.kind === 'stopped' || this.stopped) break;
+        this.record(outcome.result);
+        // MONITOR_FAILED is terminal: checking again could only repeat the same setup error.
+        if (this.isTerminal()) break;
+        // Measured from the check's start so the check rate does not drift with check duration.
+        const wait = startedAt + this.intervalMs - this.clock.now();
+        if (wait > 0) await this.clock.sleep(wait, this.stopController.signal);
+      }
+    } catch (err) {
+      if (this.stopped) return;
+      // Only a bug in this file gets here; say so loudly and stop claiming to know the health.
+      const error = new HafcError(EHEALTH_MONITOR, `health monitor loop failed: ${describeThrown(err)}`, {
+        cause: err,
+      });
+      this.logger.error('health monitor loop failed', { error: err });
+      this.setState('MONITOR_FAILED', { reason: error.message, consecutive: 1, error });
+    }
+  }
+
+  private isTerminal(): boolean {
+    return this.current === 'MONITOR_FAILED';
+  }
+
+  /**
+   * Runs the check once under the timeout. Resolves at the first of: the check settles, the
+   * timeout fires, stop() is called; whatever happens later to the check is ignored.
+   */
+  private runOnce(startedAt: number): Promise<Outcome> {
+    const ac = new AbortController();
+    const stopSignal = this.stopController.signal;
+    return new Promise<Outcome>((resolve) => {
+      let settled = false;
+      const finish = (outcome: Outcome): boolean => {
+        if (settled) return false;
+        settled = true;
+        cancelTimer();
+        stopSignal.removeEventListener('abort', onStop);
+        resolve(outcome);
+        return true;
+      };
+      const result = (kind: HealthResultKind, error?: HafcError): Outcome => {
+        const at = this.clock.now();
+        return { kind: 'done', result: { ok: kind === 'ok', kind, error, durationMs: at - startedAt, at } };
+      };
+      const onStop = () => {
+        finish({ kind: 'stopped' });
+        ac.abort(stopSignal.reason);
+      };
+      const cancelTimer = this.clock.setTimer(this.timeoutMs, () => {
+        const error = new HealthTimeoutError(`${this.name} did not answer within ${this.timeoutMs} ms`);
+        // Settle first, then abort: the check's own reaction to the abort must not be recorded
+        // as a second result.
+        finish(result('timeout', error));
+        ac.abort(error);
+      });
+      stopSignal.addEventListener('abort', onStop, { once: true });
+
+      let pending: Promise<void>;
+      try {
+        // Promise.resolve: a check that (wrongly) returns a non-promise must not break us.
+        const check = this.check;
+        pending = Promise.resolve(check(ac.signal));
+      } catch (err) {
+        pending = Promise.reject(err);
+      }
+      pending.then(
+        () => {
+          if (!finish(result('ok'))) this.lateResult('succeeded');
+        },
+        (err: unknown) => {
+          const kind = classifyFailure(err);
+          if (!finish(result(kind, toHafcError(err, kind)))) this.lateResult('failed', err);
+        },
+      );
+    });
+  }
+
+  private lateResult(what: string, err?: unknown): void {
+    this.logger.debug(`${this.name} ${what} after it was abandoned; result ignored`, {
+      error: err === undefined ? undefined : describeThrown(err),
+    });
+  }
+
+  private record(res: HealthResult): void {
+    this.last = res;
+    this.emitResult(res);
+
+    if (res.kind === 'ok') {
+      this.failStreak = 0;
+      this.okStreak++;
+      if (this.current !== 'HEALTHY' && this.okStreak >= this.rise) {
+        this.setState('HEALTHY', {
+          reason: `${this.okStreak} consecutive successful checks`,
+          consecutive: this.okStreak,
+        });
+      }
+      return;
+    }
+
+    this.okStreak = 0;
+    this.failStreak++;
+    const detail: HealthChangeDetail = {
+      reason: res.error?.message ?? res.kind,
+      consecutive: this.failStreak,
+      error: res.error,
+    };
+    if (res.kind === 'fatal') {
+      this.logger.error(`${this.name} cannot work as configured; health monitoring stops`, {
+        error: res.error,
+      });
+      this.setState('MONITOR_FAILED', detail);
+      return;
+    }
+    const target: HealthState = res.kind === 'timeout' ? 'NOT_RESPONDING' : 'UNHEALTHY';
+    if (this.current === 'HEALTHY' && this.failStreak < this.fall) {
+      this.logger.debug(`${this.name} failed (${this.failStreak}/${this.fall} before ${target})`, {
+        reason: detail.reason,
+      });
+      return;
+    }
+    this.setState(target, detail);
+  }
+
+  /** The one place state changes: logs `prev -> next` and notifies, only on a real change. */
+  private setState(next: HealthState, detail: HealthChangeDetail): void {
+    const prev = this.current;
+    if (prev === next) return;
+    this.current = next;
+    const fields = { from: prev, to: next, reason: detail.reason, consecutive: detail.consecutive };
+    if (next === 'HEALTHY') this.logger.info(`health ${prev} -> ${next}`, fields);
+    else if (next === 'MONITOR_FAILED') this.logger.error(`health ${prev} -> ${next}`, fields);
+    else this.logger.warn(`health ${prev} -> ${next}`, fields);
+
+    // Copy: a listener that unsubscribes (or subscribes) must not skip or repeat another.
+    for (const cb of [...this.changeListeners]) {
+      this.invoke('onChange', () => cb(next, prev, detail));
+    }
+  }
+
+  private emitResult(res: HealthResult): void {
+    for (const cb of [...this.resultListeners]) {
+      this.invoke('onResult', () => cb(res));
+    }
+  }
+
+  private invoke(kind: string, call: () => unknown): void {
+    try {
+      const ret = call();
+      if (isThenable(ret)) {
+        ret.then(undefined, (err: unknown) =>
+          this.logger.error(`health ${kind} listener failed`, { error: err }),
+        );
+      }
+    } catch (err) {
+      this.logger.error(`health ${kind} listener threw`, { error: err });
+    }
+  }
+}
+
+function toHafcError(err: unknown, kind: HealthResultKind): HafcError {
+  if (err instanceof HafcError) return err;
+  const message = describeThrown(err);
+  if (kind === 'timeout') return new HealthTimeoutError(message, { cause: err });
+  const code = errorCode(err);
+  if (kind === 'fatal' && code !== undefined) return new HafcError(code, message, { cause: err });
+  return new HealthUnhealthyError(message, { cause: err });
+}
+
+function positiveInt(key: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ConfigError(`${key}: must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+}
+
+function removeFrom<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (
+    (typeof v === 'object' || typeof v === 'function') &&
+    v !== null &&
+    typeof (v as { then?: unknown }).then === 'function'
+  );
+}

@@ -1,0 +1,478 @@
+/**
+ * The built-in checks against real sockets and real processes on 127.0.0.1: what matters is how
+ * they behave when the other end misbehaves, which a mock would only restate.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../src/clock.js';
+import type { HealthCheckConfig } from '../../../src/config/types.js';
+import { ConfigError, HookFailedError, HookTimeoutError } from '../../../src/errors.js';
+import { silentLogger } from '../../../src/log.js';
+import type { HookContext, ServiceAgent } from '../../../src/service/agent.js';
+import {
+  MAX_HTTP_BODY_BYTES,
+  createCheck,
+  describeCheck,
+  type HealthCheck,
+} from '../../../src/health/checks.js';
+import { HealthMonitor, type HealthState } from '../../../src/health/monitor.js';
+import { waitFor } from '../../support/wait.js';
+
+const ctx = (): HookContext => ({
+  cluster: 'c1',
+  nodeId: 'n1',
+  role: 'standby',
+  epoch: 7n,
+  reason: 'health check',
+});
+
+function fakeAgent(check: ServiceAgent['check'] = () => Promise.resolve()): ServiceAgent {
+  return {
+    kind: 'fake',
+    check,
+    toActive: () => Promise.resolve(),
+    toStandby: () => Promise.resolve(),
+    toStandbyTimeoutMs: 1000,
+  };
+}
+
+function make(cfg: HealthCheckConfig, agent: ServiceAgent = fakeAgent(), timeoutMs?: number): HealthCheck {
+  return createCheck(cfg, agent, ctx, timeoutMs === undefined ? {} : { timeoutMs });
+}
+
+/** Runs a check; resolves to its error (or undefined when healthy), so tests can assert on both. */
+async function outcome(check: HealthCheck, signal: AbortSignal = AbortSignal.timeout(5000)) {
+  try {
+    await check(signal);
+    return undefined;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+}
+
+function abortAfter(ms: number): AbortSignal {
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(new Error(`test deadline of ${ms} ms`)), ms);
+  return ac.signal;
+}
+
+const TEN_MB = 10 * 1024 * 1024;
+
+describe('http check', () => {
+  let server: http.Server;
+  let base: string;
+  let bigBodyClosedEarly = false;
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      res.on('error', () => {});
+      switch (req.url) {
+        case '/ok':
+          res.writeHead(200, { 'content-type': 'text/plain' }).end('status: OK\nrole: standby\n');
+          return;
+        case '/fail':
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('replica lagging');
+          return;
+        case '/redirect':
+          res.writeHead(302, { location: '/ok' }).end();
+          return;
+        case '/hang':
+          return; // never answers
+        case '/hang-body':
+          res.writeHead(200);
+          res.write('status: ');
+          return; // headers, then nothing more
+        case '/binary': {
+          const junk = Buffer.alloc(4096);
+          for (let i = 0; i < junk.length; i++) junk[i] = (i * 131 + 7) % 256;
+          res.writeHead(200).end(junk);
+          return;
+        }
+        case '/big': {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          const chunk = Buffer.alloc(64 * 1024, 'x');
+          chunk.write('BEGIN');
+          let sent = 0;
+          const pump = () => {
+            while (sent < TEN_MB) {
+              sent += chunk.length;
+              if (!res.write(chunk)) {
+                res.once('drain', pump);
+                return;
+              }
+            }
+            res.end();
+          };
+          res.on('close', () => {
+            if (sent < TEN_MB || !res.writableFinished) bigBodyClosedEarly = true;
+          });
+          pump();
+          return;
+        }
+        default:
+          res.writeHead(404).end();
+      }
+    });
+    server.on('clientError', (_err, sock) => sock.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  type HttpCfg = Extract<HealthCheckConfig, { kind: 'http' }>;
+  const httpCfg = (path: string, extra: Partial<HttpCfg> = {}): HttpCfg => ({
+    kind: 'http',
+    url: `${base}${path}`,
+    expectStatus: [200],
+    ...extra,
+  });
+
+  it('is healthy on an expected status', async () => {
+    expect(await outcome(make(httpCfg('/ok')))).toBeUndefined();
+  });
+
+  it('is unhealthy on an unexpected status, naming the URL, the status and what was expected', async () => {
+    const err = await outcome(make(httpCfg('/fail', { expectStatus: [200, 204] })));
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    expect(err?.message).toBe(
+      `http check GET ${base}/fail: answered 500 Internal Server Error, expected 200, 204`,
+    );
+  });
+
+  it('accepts any status listed in expectStatus', async () => {
+    expect(await outcome(make(httpCfg('/fail', { expectStatus: [500] })))).toBeUndefined();
+  });
+
+  it('does not follow redirects: the 3xx itself is judged', async () => {
+    const err = await outcome(make(httpCfg('/redirect')));
+    expect(err?.message).toMatch(/answered 302 Found, expected 200$/);
+    expect(await outcome(make(httpCfg('/redirect', { expectStatus: [302] })))).toBeUndefined();
+  });
+
+  it('checks the body against expectBodyMatches', async () => {
+    expect(
+      await outcome(make(httpCfg('/ok', { expectBodyMatches: '^status: OK$|role: (active|standby)' }))),
+    ).toBe(undefined);
+    const err = await outcome(make(httpCfg('/ok', { expectBodyMatches: 'role: active' })));
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    expect(err?.message).toBe(
+      `http check GET ${base}/ok: answered 200 but the body did not match /role: active/: "status: OK\\nrole: standby"`,
+    );
+  });
+
+  it('survives a binary body: decoded leniently, quoted escaped', async () => {
+    const err = await outcome(make(httpCfg('/binary', { expectBodyMatches: 'status' })));
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    expect(err?.message).toMatch(/did not match \/status\/: ".*"\.\.\.$/s);
+    // Control bytes arrive JSON-escaped, so they cannot forge log lines.
+    expect([...err!.message].some((c) => c.charCodeAt(0) < 0x20)).toBe(false);
+  });
+
+  it('reads at most 64 KiB of a 10 MB body and hangs up on the rest', async () => {
+    const started = performance.now();
+    expect(await outcome(make(httpCfg('/big', { expectBodyMatches: '^BEGIN' })))).toBeUndefined();
+    const err = await outcome(make(httpCfg('/big', { expectBodyMatches: 'END$' })));
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    expect(err?.message).toContain(`the first ${MAX_HTTP_BODY_BYTES} bytes of the body did not match /END$/`);
+    expect(err!.message.length).toBeLessThan(600);
+    expect(await outcome(make(httpCfg('/big')))).toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(5000);
+    await waitFor('the server to see the 10 MB response cut short', () => bigBodyClosedEarly);
+  });
+
+  it('reports a server that never answers as a timeout (EHEALTH_TIMEOUT)', async () => {
+    const started = performance.now();
+    const err = await outcome(make(httpCfg('/hang')), abortAfter(300));
+    expect(err?.code).toBe('EHEALTH_TIMEOUT');
+    expect(err?.message).toMatch(
+      new RegExp(`^http check GET ${base}/hang: no answer after \\d+ ms, aborted: test deadline of 300 ms$`),
+    );
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+
+  it('reports a body that stalls mid-way as a timeout when the body is needed', async () => {
+    const err = await outcome(make(httpCfg('/hang-body', { expectBodyMatches: 'OK' })), abortAfter(300));
+    expect(err?.code).toBe('EHEALTH_TIMEOUT');
+    // Without a body regex the status alone decides, so the stalled body does not matter.
+    expect(await outcome(make(httpCfg('/hang-body')), abortAfter(2000))).toBeUndefined();
+  });
+
+  it('is a timeout when the signal is already aborted', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    const err = await outcome(make(httpCfg('/ok')), ac.signal);
+    expect(err?.code).toBe('EHEALTH_TIMEOUT');
+  });
+
+  it('is unhealthy when nothing listens (connection refused)', async () => {
+    const port = await closedPort();
+    const err = await outcome(make({ kind: 'http', url: `http://127.0.0.1:${port}/`, expectStatus: [200] }));
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    expect(err?.message).toContain(`http check GET http://127.0.0.1:${port}/: request failed: fetch failed`);
+    expect(err?.message).toContain('ECONNREFUSED');
+  });
+
+  it('is unhealthy when the server answers garbage instead of HTTP', async () => {
+    const raw = await rawServer((sock) => sock.end('\u0000\u0001 this is not HTTP\r\n\r\n'));
+    try {
+      const err = await outcome(
+        make({ kind: 'http', url: `http://127.0.0.1:${raw.port}/`, expectStatus: [200] }),
+      );
+      expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+      expect(err?.message).toMatch(/request failed: fetch failed/);
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('refuses a bad URL or regex at creation, naming the key and the value', () => {
+    expect(() => make({ kind: 'http', url: 'not a url', expectStatus: [200] })).toThrow(
+      new ConfigError('health.check.http: "not a url" is not a valid URL'),
+    );
+    expect(() => make({ kind: 'http', url: 'ftp://x/', expectStatus: [200] })).toThrow(
+      /must be an http:\/\//,
+    );
+    expect(() =>
+      make({ kind: 'http', url: 'http://x/', expectStatus: [200], expectBodyMatches: '(' }),
+    ).toThrow(/^health\.check\.expectBodyMatches: "\(" is not a valid regular expression/);
+    expect(() => make({ kind: 'nope' } as unknown as HealthCheckConfig)).toThrow(
+      'health.check: unknown check kind "nope"',
+    );
+  });
+});
+
+describe('tcp check', () => {
+  it('is healthy when the port accepts, and closes its connection', async () => {
+    let closed = 0;
+    const srv = await rawServer((sock) => sock.on('close', () => closed++));
+    try {
+      expect(await outcome(make({ kind: 'tcp', host: '127.0.0.1', port: srv.port }))).toBeUndefined();
+      await waitFor('the probe connection to be closed', () => closed === 1);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('is unhealthy on a closed port, naming host, port and the error', async () => {
+    const port = await closedPort();
+    const err = await outcome(make({ kind: 'tcp', host: '127.0.0.1', port }));
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    expect(err?.message).toBe(
+      `tcp check 127.0.0.1:${port}: connect failed: connect ECONNREFUSED 127.0.0.1:${port}`,
+    );
+  });
+
+  it('is a timeout when aborted before connecting', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('deadline'));
+    const err = await outcome(make({ kind: 'tcp', host: '127.0.0.1', port: 1 }), ac.signal);
+    expect(err?.code).toBe('EHEALTH_TIMEOUT');
+    expect(err?.message).toMatch(/^tcp check 127\.0\.0\.1:1: no answer after \d+ ms, aborted: deadline$/);
+  });
+});
+
+describe('command check', () => {
+  it('is healthy on exit 0', async () => {
+    expect(await outcome(make({ kind: 'command', command: ['true'] }))).toBeUndefined();
+  });
+
+  it('is unhealthy on a non-zero exit, with the exit code and the output tail', async () => {
+    expect((await outcome(make({ kind: 'command', command: ['false'] })))?.message).toBe(
+      'command check false: exited 1',
+    );
+    const err = await outcome(make({ kind: 'command', command: 'echo "replica broken" >&2; exit 3' }));
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    expect(err?.message).toBe(
+      'command check echo "replica broken" >&2; exit 3: exited 3; output: "replica broken"',
+    );
+  });
+
+  it('passes the hook environment', async () => {
+    const check = make({
+      kind: 'command',
+      command: 'test "$HAFC_CLUSTER/$HAFC_NODE_ID/$HAFC_ROLE/$HAFC_EPOCH" = c1/n1/standby/7',
+    });
+    expect(await outcome(check)).toBeUndefined();
+  });
+
+  it('is a timeout when the command outlives its own timeout', async () => {
+    const started = performance.now();
+    const err = await outcome(make({ kind: 'command', command: ['sleep', '10'] }, fakeAgent(), 300));
+    expect(err?.code).toBe('EHEALTH_TIMEOUT');
+    expect(err?.message).toMatch(/^command check sleep 10: did not finish within 300 ms and was killed/);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('is a timeout when the signal aborts, and the command is killed', async () => {
+    const started = performance.now();
+    const err = await outcome(make({ kind: 'command', command: ['sleep', '10'] }), abortAfter(300));
+    expect(err?.code).toBe('EHEALTH_TIMEOUT');
+    expect(err?.message).toMatch(
+      /^command check sleep 10: did not finish within the deadline and was killed/,
+    );
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('is unhealthy (not fatal) when the command cannot be started', async () => {
+    const err = await outcome(make({ kind: 'command', command: ['/nonexistent/hafc-check'] }));
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    expect(err?.message).toMatch(/^command check \/nonexistent\/hafc-check: could not be started: ENOENT/);
+  });
+});
+
+describe('agent check', () => {
+  it('passes the hook context and the signal to the agent', async () => {
+    let seen: [HookContext, AbortSignal] | undefined;
+    const signal = AbortSignal.timeout(5000);
+    const check = make(
+      { kind: 'agent' },
+      fakeAgent(async (c, s) => void (seen = [c, s])),
+    );
+    expect(await outcome(check, signal)).toBeUndefined();
+    expect(seen?.[0]).toEqual(ctx());
+    expect(seen?.[1]).toBe(signal);
+  });
+
+  it('maps the agent errors: failed -> unhealthy, hook timeout -> timeout, config -> passed through', async () => {
+    const failing = make(
+      { kind: 'agent' },
+      fakeAgent(() => Promise.reject(new HookFailedError('check exited 2'))),
+    );
+    expect(await outcome(failing)).toMatchObject({
+      code: 'EHEALTH_UNHEALTHY',
+      message: 'agent check (fake): check exited 2',
+    });
+    const slow = make(
+      { kind: 'agent' },
+      fakeAgent(() => Promise.reject(new HookTimeoutError('check timed out'))),
+    );
+    expect(await outcome(slow)).toMatchObject({
+      code: 'EHEALTH_TIMEOUT',
+      message: 'agent check (fake): check timed out',
+    });
+    const misconfigured = make(
+      { kind: 'agent' },
+      fakeAgent(() => Promise.reject(new ConfigError('service.check: missing'))),
+    );
+    expect(await outcome(misconfigured)).toMatchObject({
+      code: 'ECONFIG',
+      message: 'service.check: missing',
+    });
+    const weird = make(
+      { kind: 'agent' },
+      fakeAgent(() => Promise.reject(42)),
+    );
+    expect(await outcome(weird)).toMatchObject({
+      code: 'EHEALTH_UNHEALTHY',
+      message: 'agent check (fake): 42',
+    });
+  });
+
+  it('is a timeout when the agent fails because its signal aborted', async () => {
+    const check = make(
+      { kind: 'agent' },
+      fakeAgent(
+        (_c, s) =>
+          new Promise<void>((_r, reject) => s.addEventListener('abort', () => reject(new Error('aborted')))),
+      ),
+    );
+    expect((await outcome(check, abortAfter(50)))?.code).toBe('EHEALTH_TIMEOUT');
+  });
+});
+
+describe('describeCheck', () => {
+  it('names each kind', () => {
+    expect(describeCheck({ kind: 'http', url: 'http://h/x', expectStatus: [200] })).toBe(
+      'http check GET http://h/x',
+    );
+    expect(describeCheck({ kind: 'tcp', host: 'h', port: 1 })).toBe('tcp check h:1');
+    expect(describeCheck({ kind: 'tcp', host: '::1', port: 1 })).toBe('tcp check [::1]:1');
+    expect(describeCheck({ kind: 'command', command: ['a', 'b c'] })).toBe("command check a 'b c'");
+    expect(describeCheck({ kind: 'agent' })).toBe('agent check');
+  });
+});
+
+describe('HealthMonitor with real checks (system clock)', () => {
+  const monitors: HealthMonitor[] = [];
+  afterEach(async () => {
+    await Promise.all(monitors.splice(0).map((m) => m.stop()));
+  });
+
+  function monitor(check: HealthCheck) {
+    const m = new HealthMonitor({
+      check,
+      intervalMs: 50,
+      timeoutMs: 200,
+      fall: 2,
+      rise: 2,
+      clock: systemClock,
+      logger: silentLogger,
+    });
+    monitors.push(m);
+    const states: HealthState[] = [];
+    m.onChange((next) => states.push(next));
+    m.start();
+    return { m, states };
+  }
+
+  it('follows a tcp service going away', async () => {
+    const srv = await rawServer(() => {});
+    const { m, states } = monitor(make({ kind: 'tcp', host: '127.0.0.1', port: srv.port }));
+    await waitFor('HEALTHY', () => m.state === 'HEALTHY');
+    await srv.close();
+    await waitFor('UNHEALTHY', () => m.state === 'UNHEALTHY');
+    expect(states).toEqual(['HEALTHY', 'UNHEALTHY']);
+  });
+
+  it('reports a hanging http endpoint as NOT_RESPONDING and stops promptly', async () => {
+    const hanging = http.createServer(() => {});
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (hanging.address() as AddressInfo).port;
+      const { m } = monitor(make({ kind: 'http', url: `http://127.0.0.1:${port}/`, expectStatus: [200] }));
+      await waitFor('NOT_RESPONDING', () => m.state === 'NOT_RESPONDING');
+      expect(m.lastResult?.error?.message).toBe('health check did not answer within 200 ms');
+      const started = performance.now();
+      await m.stop();
+      expect(performance.now() - started).toBeLessThan(500);
+    } finally {
+      hanging.closeAllConnections();
+      await new Promise<void>((resolve) => hanging.close(() => resolve()));
+    }
+  });
+});
+
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+async function rawServer(
+  onConn: (sock: net.Socket) => void,
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => {});
+    sock.on('close', () => sockets.delete(sock));
+    onConn(sock);
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (srv.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => resolve());
+      }),
+  };
+}
