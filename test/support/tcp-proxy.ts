@@ -1,0 +1,154 @@
+import net from 'node:net';
+
+/**
+ * One proxied connection. `dirty` records that bytes were dropped while blackholed: the two byte
+ * streams no longer line up (a ZooKeeper frame may have lost its middle), so the pair cannot be
+ * resumed honestly and is torn down when the blackhole lifts. `upstream` is null for a connection
+ * accepted while blackholed: a silent link never reaches the server.
+ */
+interface Pair {
+  client: net.Socket;
+  upstream: net.Socket | null;
+  dirty: boolean;
+}
+
+/**
+ * A loopback TCP forwarder in front of one ZooKeeper server, so tests can break the network
+ * between a client and the server without touching either process: cut connections, refuse new
+ * ones, or make the link silent (the failure mode node-zookeeper-client cannot detect by itself).
+ */
+export class TcpProxy {
+  private readonly pairs = new Set<Pair>();
+  private blackhole = false;
+  private refuse = false;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly server: net.Server,
+    readonly targetPort: number,
+  ) {
+    server.on('connection', (socket) => this.onConnection(socket));
+    // A listening server only errors on fatal conditions; never let it crash the test process.
+    server.on('error', () => {});
+  }
+
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const server = net.createServer({ pauseOnConnect: false, noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      server.once('error', onError);
+      server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    return new TcpProxy(server, targetPort);
+  }
+
+  get port(): number {
+    const addr = this.server.address();
+    if (addr === null || typeof addr === 'string') throw new Error('TcpProxy: not listening');
+    return addr.port;
+  }
+
+  /** Number of connections currently held (useful for asserting that a client reconnected). */
+  get connectionCount(): number {
+    return this.pairs.size;
+  }
+
+  get isBlackholed(): boolean {
+    return this.blackhole;
+  }
+
+  /** Destroy every current connection on both sides; new connections are still accepted. */
+  cut(): void {
+    for (const pair of [...this.pairs]) this.drop(pair);
+  }
+
+  /**
+   * While on, connections stay open but every byte in both directions is discarded, closes are not
+   * propagated either, and new connections are accepted but never reach the server. When turned
+   * off, connections that lost bytes (or never had an upstream) are destroyed; idle ones resume.
+   */
+  setBlackhole(on: boolean): void {
+    if (this.blackhole === on) return;
+    this.blackhole = on;
+    if (!on) {
+      for (const pair of [...this.pairs]) {
+        if (pair.dirty || pair.upstream === null || pair.upstream.destroyed || pair.client.destroyed) {
+          this.drop(pair);
+        }
+      }
+    }
+  }
+
+  /** While on, new connections are closed right after accept (existing ones are untouched). */
+  setRefuse(on: boolean): void {
+    this.refuse = on;
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    this.closing = new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.cut();
+    });
+    return this.closing;
+  }
+
+  private onConnection(client: net.Socket): void {
+    client.on('error', () => {});
+    if (this.closed || this.refuse) {
+      client.destroy();
+      return;
+    }
+    client.setNoDelay(true);
+    const pair: Pair = { client, upstream: null, dirty: false };
+    this.pairs.add(pair);
+    if (!this.blackhole) this.connectUpstream(pair);
+
+    client.on('data', (chunk: Buffer) => {
+      if (this.blackhole || pair.upstream === null) {
+        if (chunk.length > 0) pair.dirty = true;
+        return;
+      }
+      if (!pair.upstream.write(chunk)) {
+        client.pause();
+        pair.upstream.once('drain', () => client.resume());
+      }
+    });
+    client.on('close', () => {
+      // A silent link hides the client's departure from the server too.
+      if (this.blackhole) return;
+      this.drop(pair);
+    });
+  }
+
+  private connectUpstream(pair: Pair): void {
+    const upstream = net.connect({ port: this.targetPort, host: '127.0.0.1', noDelay: true });
+    pair.upstream = upstream;
+    upstream.on('error', () => {});
+    upstream.on('data', (chunk: Buffer) => {
+      if (this.blackhole) {
+        if (chunk.length > 0) pair.dirty = true;
+        return;
+      }
+      if (!pair.client.write(chunk)) {
+        upstream.pause();
+        pair.client.once('drain', () => upstream.resume());
+      }
+    });
+    upstream.on('close', () => {
+      if (this.blackhole) return;
+      this.drop(pair);
+    });
+  }
+
+  private drop(pair: Pair): void {
+    this.pairs.delete(pair);
+    pair.client.destroy();
+    pair.upstream?.destroy();
+  }
+}

@@ -1,0 +1,722 @@
+/**
+ * Real ZooKeeper servers (Debian's 3.8 jars) for integration tests: 1 standalone server or a
+ * 3-server ensemble on loopback, each behind a TcpProxy so tests can break client links.
+ *
+ * Process hygiene is the point of half this file: a JVM that outlives its test run holds ports and
+ * CPU and poisons the next run on a 2-core box. Three independent nets catch them:
+ *   1. every spawned pid is written to a registry directory; vitest's global setup kills leftovers
+ *      of dead runs and its teardown fails the run if any pid of this run is still alive;
+ *   2. a synchronous kill of all children on the test process's `exit`;
+ *   3. a tiny `sh` watchdog per server holding a pipe from us: if this process dies in any way,
+ *      even SIGKILL, the pipe hits EOF and the watchdog SIGKILLs the JVM.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { TcpProxy } from './tcp-proxy.js';
+import { waitFor } from './wait.js';
+
+const JAVA = process.env.HAFC_TEST_JAVA ?? 'java';
+const ZK_JAR = '/usr/share/java/zookeeper.jar';
+const SLF4J_SIMPLE_JAR = '/usr/share/java/slf4j-simple.jar';
+const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
+/** Set to 1 to keep each ensemble's temp dir (configs, data, server.log) after stop(). */
+const KEEP_DIRS = process.env.HAFC_KEEP_ZK_DIRS === '1';
+
+export interface EnsembleOptions {
+  /** @default 3 */
+  servers?: 1 | 3;
+  /** ZooKeeper tickTime; minSessionTimeout is 2 ticks. @default 200 */
+  tickTimeMs?: number;
+  /** @default 30000 */
+  maxSessionTimeoutMs?: number;
+  /** Starts the JVMs with -Dzookeeper.enforceQuota=true. @default false */
+  enforceQuota?: boolean;
+  /** Deadline for the whole ensemble to serve (also used per restart()). @default 45000 */
+  startTimeoutMs?: number;
+}
+
+export type ZkMode = 'leader' | 'follower' | 'standalone';
+
+// ---------------------------------------------------------------------------------------------
+// Process registry
+
+export interface RegistryEntry {
+  pid: number;
+  /** The node process that spawned it; an entry whose owner is dead is an orphan. */
+  ownerPid: number;
+  /** HAFC_TEST_RUN_ID of the vitest run that spawned it, when run under the global setup. */
+  runId: string | undefined;
+  /** A string unique to this process's command line (its zoo.cfg path): guards against pid reuse. */
+  marker: string;
+  cmd: string;
+  startedAt: string;
+}
+
+export function registryDir(): string {
+  return path.join(os.tmpdir(), 'hafc-test-procs');
+}
+
+function registryFile(pid: number): string {
+  return path.join(registryDir(), String(pid));
+}
+
+function register(entry: RegistryEntry): void {
+  fs.mkdirSync(registryDir(), { recursive: true });
+  fs.writeFileSync(registryFile(entry.pid), JSON.stringify(entry, null, 2));
+}
+
+export function unregister(pid: number): void {
+  fs.rmSync(registryFile(pid), { force: true });
+}
+
+export function readRegistry(): RegistryEntry[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(registryDir());
+  } catch {
+    return [];
+  }
+  const entries: RegistryEntry[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const parsed = JSON.parse(fs.readFileSync(path.join(registryDir(), name), 'utf8')) as RegistryEntry;
+      if (typeof parsed.pid === 'number' && typeof parsed.marker === 'string') entries.push(parsed);
+    } catch {
+      // Half-written (we were killed mid-write) or removed concurrently: nothing it could name.
+    }
+  }
+  return entries;
+}
+
+/** Is `pid` alive (not a zombie) and, when `marker` is given, still the process we started? */
+export function pidAlive(pid: number, marker?: string): boolean {
+  try {
+    // A zombie has an empty cmdline; a recycled pid has someone else's.
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (cmdline.length === 0) return false;
+    return marker === undefined || cmdline.includes(marker);
+  } catch {
+    if (fs.existsSync('/proc/self')) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+export function entryAlive(entry: RegistryEntry): boolean {
+  return pidAlive(entry.pid, entry.marker);
+}
+
+/** SIGKILL a registered process if it is still the one we started; returns whether it was alive. */
+export function killEntry(entry: RegistryEntry): boolean {
+  if (!entryAlive(entry)) return false;
+  try {
+    process.kill(entry.pid, 'SIGKILL');
+  } catch {
+    // Exited between the check and the kill.
+  }
+  return true;
+}
+
+const liveChildren = new Map<number, ChildProcess>();
+let exitHookInstalled = false;
+
+function killAllChildren(): void {
+  for (const pid of liveChildren.keys()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function currentPpid(): number | undefined {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', killAllChildren);
+  if (typeof process.send === 'function') {
+    // A forked vitest worker outlives a SIGKILLed runner (observed: it keeps running tests as an
+    // orphan), and its JVMs with it. Losing the IPC channel or the parent means nobody will ever
+    // read this worker's results, so its servers go now.
+    process.on('disconnect', killAllChildren);
+    const parent = currentPpid();
+    const timer = setInterval(() => {
+      if (currentPpid() !== parent) {
+        clearInterval(timer);
+        killAllChildren();
+      }
+    }, 1000);
+    timer.unref();
+  }
+}
+
+/** Pids spawned by this process that have not exited yet (according to their 'exit' event). */
+export function livePids(): number[] {
+  return [...liveChildren.keys()];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+/**
+ * Ask for free loopback ports by binding port 0. All sockets are held until every port is known so
+ * one call never returns the same port twice; the window before the JVM binds is covered by
+ * start()'s retry on a bind failure.
+ */
+async function freePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const srv = net.createServer();
+      servers.push(srv);
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => resolve());
+      });
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}
+
+/**
+ * Send a ZooKeeper four-letter word and return the whole answer (the server closes after it).
+ * Rejects on connection errors and when no complete answer arrives within the deadline: a frozen
+ * server still completes the TCP handshake from the kernel backlog but never answers.
+ */
+export function fourLetter(port: number, cmd: string, timeoutMs = 2000): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let done = false;
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    const finish = (err: Error | null): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const timer = setTimeout(
+      () =>
+        finish(new Error(`four-letter word '${cmd}' to 127.0.0.1:${port}: no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    socket.on('connect', () => socket.write(cmd));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => finish(null));
+    socket.on('close', () => finish(null));
+    socket.on('error', (err) =>
+      finish(new Error(`four-letter word '${cmd}' to 127.0.0.1:${port}: ${err.message}`)),
+    );
+  });
+}
+
+function parseMode(srvr: string): ZkMode | null {
+  const m = /^Mode: (\w+)/m.exec(srvr);
+  const mode = m?.[1];
+  return mode === 'leader' || mode === 'follower' || mode === 'standalone' ? mode : null;
+}
+
+function tail(file: string, lines = 25): string {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
+  } catch (err) {
+    return `(no log: ${String(err)})`;
+  }
+}
+
+/** Whether `p` settled within `ms`; the timer is cleared so it never holds the process open. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One server
+
+interface ServerSpec {
+  index: number;
+  dir: string;
+  clientPort: number;
+  peerPort: number;
+  electionPort: number;
+  jvmProps: string[];
+  startTimeoutMs: number;
+}
+
+export class ZkServer {
+  /** 0-based position in `ZkEnsemble.servers`; the ZooKeeper myid is index + 1. */
+  readonly index: number;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly electionPort: number;
+  readonly proxy: TcpProxy;
+  readonly dir: string;
+  readonly dataDir: string;
+  readonly configFile: string;
+  readonly logFile: string;
+
+  private child: ChildProcess | undefined;
+  private watchdog: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private frozen = false;
+  private readonly jvmProps: string[];
+  private readonly startTimeoutMs: number;
+
+  /** @internal built by ZkEnsemble, which writes the config files first. */
+  constructor(spec: ServerSpec, proxy: TcpProxy) {
+    this.index = spec.index;
+    this.clientPort = spec.clientPort;
+    this.peerPort = spec.peerPort;
+    this.electionPort = spec.electionPort;
+    this.proxy = proxy;
+    this.dir = spec.dir;
+    this.dataDir = path.join(spec.dir, 'data');
+    this.configFile = path.join(spec.dir, 'zoo.cfg');
+    this.logFile = path.join(spec.dir, 'server.log');
+    this.jvmProps = spec.jvmProps;
+    this.startTimeoutMs = spec.startTimeoutMs;
+  }
+
+  get name(): string {
+    return `zk${this.index + 1}`;
+  }
+
+  pid(): number | undefined {
+    return this.isRunning() ? this.child?.pid : undefined;
+  }
+
+  isRunning(): boolean {
+    const c = this.child;
+    return c !== undefined && c.pid !== undefined && c.exitCode === null && c.signalCode === null;
+  }
+
+  isFrozen(): boolean {
+    return this.frozen && this.isRunning();
+  }
+
+  /** Last lines of this server's log, for failure messages. */
+  logTail(lines = 25): string {
+    return tail(this.logFile, lines);
+  }
+
+  /** @internal */
+  spawnProcess(): void {
+    if (this.isRunning()) throw new Error(`${this.name} is already running (pid ${this.child?.pid})`);
+    installExitHook();
+    const args = [
+      '-Xmx256m',
+      '-XX:+UseSerialGC',
+      '-XX:TieredStopAtLevel=1',
+      // No hsperfdata files left in /tmp by killed JVMs.
+      '-XX:-UsePerfData',
+      '-Djava.net.preferIPv4Stack=true',
+      `-Dzookeeper.log.dir=${this.dir}`,
+      ...this.jvmProps,
+      '-cp',
+      [ZK_JAR, SLF4J_SIMPLE_JAR, this.dir].join(':'),
+      MAIN_CLASS,
+      this.configFile,
+    ];
+    fs.appendFileSync(
+      this.logFile,
+      `\n==== hafc harness: starting ${this.name} at ${new Date().toISOString()}\n`,
+    );
+    const logFd = fs.openSync(this.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(JAVA, args, { stdio: ['ignore', logFd, logFd] });
+    } finally {
+      fs.closeSync(logFd);
+    }
+    this.child = child;
+    this.frozen = false;
+    const pid = child.pid;
+    this.exited = new Promise<void>((resolve) => {
+      child.once('exit', () => {
+        if (pid !== undefined) {
+          liveChildren.delete(pid);
+          unregister(pid);
+        }
+        this.watchdog?.kill('SIGKILL');
+        this.watchdog = undefined;
+        resolve();
+      });
+      // A failed spawn (e.g. no java) has no pid and may never emit 'exit'.
+      child.once('error', (err) => {
+        try {
+          fs.appendFileSync(this.logFile, `hafc harness: spawn failed: ${err.message}\n`);
+        } catch {
+          // The temp dir may already be gone; the failure still surfaces as a start timeout.
+        }
+        if (pid === undefined) resolve();
+      });
+    });
+    if (pid === undefined) return;
+    liveChildren.set(pid, child);
+    register({
+      pid,
+      ownerPid: process.pid,
+      runId: process.env.HAFC_TEST_RUN_ID,
+      marker: this.configFile,
+      cmd: [JAVA, ...args].join(' '),
+      startedAt: new Date().toISOString(),
+    });
+    this.watchdog = startWatchdog(pid, this.configFile);
+  }
+
+  /** Send `signal` (default SIGKILL) and resolve once the process has exited. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 10_000): Promise<void> {
+    const child = this.child;
+    if (!child || !this.isRunning()) return;
+    try {
+      child.kill(signal);
+      // A stopped JVM keeps any catchable signal pending until it runs again.
+      if (this.frozen && signal !== 'SIGKILL' && signal !== 'SIGSTOP') child.kill('SIGCONT');
+    } catch {
+      // Exited meanwhile.
+    }
+    await this.waitExit(timeoutMs, `${this.name} (pid ${child.pid}) to exit after ${signal}`);
+    this.frozen = false;
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+  async stop(graceMs = 3000): Promise<void> {
+    if (!this.isRunning()) return;
+    if (this.frozen) {
+      // Nothing graceful can happen in a stopped JVM.
+      await this.kill('SIGKILL');
+      return;
+    }
+    this.child?.kill('SIGTERM');
+    if (!(await settlesWithin(this.exited, graceMs))) await this.kill('SIGKILL');
+  }
+
+  freeze(): void {
+    if (!this.isRunning()) throw new Error(`${this.name} is not running: cannot freeze`);
+    this.child?.kill('SIGSTOP');
+    this.frozen = true;
+  }
+
+  thaw(): void {
+    if (!this.isRunning()) throw new Error(`${this.name} is not running: cannot thaw`);
+    this.child?.kill('SIGCONT');
+    this.frozen = false;
+  }
+
+  /** Start this server again with the same ports and data; resolves once it answers `ruok`. */
+  async restart(timeoutMs = this.startTimeoutMs): Promise<void> {
+    if (this.isRunning()) await this.stop();
+    this.spawnProcess();
+    await this.waitAnswering(timeoutMs);
+  }
+
+  /** @internal resolves when the server process answers `ruok`; fails fast if it exits. */
+  async waitAnswering(timeoutMs: number): Promise<void> {
+    const died = this.exited.then(() => {
+      throw new Error(`${this.name} exited while starting:\n${this.logTail()}`);
+    });
+    died.catch(() => {});
+    try {
+      await Promise.race([
+        waitFor(
+          `${this.name} (127.0.0.1:${this.clientPort}) to answer ruok with imok`,
+          async () => (await fourLetter(this.clientPort, 'ruok', 1000)) === 'imok',
+          { timeoutMs, intervalMs: 100 },
+        ),
+        died,
+      ]);
+    } catch (err) {
+      if (err instanceof Error && err.message.includes('exited while starting')) throw err;
+      throw new Error(`${String(err)}\n--- ${this.name} log tail ---\n${this.logTail()}`);
+    }
+  }
+
+  /** The server's role according to `srvr`; null if it is down, frozen or not serving. */
+  async mode(timeoutMs = 1000): Promise<ZkMode | null> {
+    if (!this.isRunning()) return null;
+    try {
+      return parseMode(await fourLetter(this.clientPort, 'srvr', timeoutMs));
+    } catch {
+      return null;
+    }
+  }
+
+  /** @internal */
+  exitedPromise(): Promise<void> {
+    return this.exited;
+  }
+
+  private async waitExit(timeoutMs: number, what: string): Promise<void> {
+    if (!(await settlesWithin(this.exited, timeoutMs)))
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  }
+}
+
+/**
+ * The watchdog only reads its stdin; EOF means the process holding the other end (us) is gone.
+ * It checks the marker in /proc before killing, so a recycled pid is never hit.
+ */
+function startWatchdog(pid: number, marker: string): ChildProcess | undefined {
+  const script =
+    'read -r _ignored; ' +
+    'if tr "\\0" " " < "/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"; then kill -9 "$1"; fi';
+  try {
+    const wd = spawn('/bin/sh', ['-c', script, 'hafc-zk-watchdog', String(pid), marker], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      // Own process group: a Ctrl-C aimed at the test run must not kill the watchdog first.
+      detached: true,
+    });
+    wd.on('error', () => {});
+    wd.stdin?.on('error', () => {});
+    // Neither the watchdog nor its pipe may keep the test process alive.
+    wd.unref();
+    (wd.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    return wd;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ensemble
+
+let ensembleCounter = 0;
+
+export class ZkEnsemble {
+  readonly servers: ZkServer[];
+  readonly root: string;
+  /** Wall time start() took until the quorum served, in ms. */
+  startupMs = 0;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(root: string, servers: ZkServer[]) {
+    this.root = root;
+    this.servers = servers;
+  }
+
+  static async start(opts: EnsembleOptions = {}): Promise<ZkEnsemble> {
+    for (const file of [ZK_JAR, SLF4J_SIMPLE_JAR]) {
+      if (!fs.existsSync(file)) {
+        throw new Error(`${file} is missing: install Debian's zookeeper and libslf4j-java packages`);
+      }
+    }
+    const began = Date.now();
+    const attempts = 3;
+    for (let attempt = 1; ; attempt++) {
+      const ensemble = await ZkEnsemble.create(opts);
+      try {
+        await ensemble.startAll(opts.startTimeoutMs ?? 45_000);
+        ensemble.startupMs = Date.now() - began;
+        return ensemble;
+      } catch (err) {
+        const bindRace = ensemble.servers.some(
+          (s) => !s.isRunning() && /BindException|Address already in use/.test(s.logTail(200)),
+        );
+        await ensemble.stop();
+        // Someone grabbed a port between our probe and the JVM's bind: try again with new ports.
+        if (!bindRace || attempt >= attempts) throw err;
+      }
+    }
+  }
+
+  private static async create(opts: EnsembleOptions): Promise<ZkEnsemble> {
+    const count = opts.servers ?? 3;
+    const tickTime = opts.tickTimeMs ?? 200;
+    const maxSessionTimeout = opts.maxSessionTimeoutMs ?? 30_000;
+    const startTimeoutMs = opts.startTimeoutMs ?? 45_000;
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), `hafc-zk-${process.pid}-${++ensembleCounter}-`));
+    const ports = await freePorts(count * 3);
+    const jvmProps = [
+      // Lets a follower give up on a frozen peer's election port quickly (default 5 s).
+      '-Dzookeeper.cnxTimeout=1000',
+      // Restarted servers may have a txn log without a snapshot; fine for throwaway data.
+      '-Dzookeeper.snapshot.trust.empty=true',
+      '-Dzookeeper.admin.enableServer=false',
+      ...(opts.enforceQuota ? ['-Dzookeeper.enforceQuota=true'] : []),
+    ];
+    const specs: ServerSpec[] = [];
+    for (let i = 0; i < count; i++) {
+      specs.push({
+        index: i,
+        dir: path.join(root, `zk${i + 1}`),
+        clientPort: ports[i * 3]!,
+        peerPort: ports[i * 3 + 1]!,
+        electionPort: ports[i * 3 + 2]!,
+        jvmProps,
+        startTimeoutMs,
+      });
+    }
+    const serverLines =
+      count === 1 ? [] : specs.map((s) => `server.${s.index + 1}=127.0.0.1:${s.peerPort}:${s.electionPort}`);
+    const servers: ZkServer[] = [];
+    try {
+      for (const spec of specs) {
+        fs.mkdirSync(path.join(spec.dir, 'data'), { recursive: true });
+        fs.writeFileSync(path.join(spec.dir, 'data', 'myid'), `${spec.index + 1}\n`);
+        fs.writeFileSync(
+          path.join(spec.dir, 'zoo.cfg'),
+          [
+            `tickTime=${tickTime}`,
+            `initLimit=10`,
+            `syncLimit=5`,
+            `dataDir=${path.join(spec.dir, 'data')}`,
+            `clientPort=${spec.clientPort}`,
+            `clientPortAddress=127.0.0.1`,
+            `maxSessionTimeout=${maxSessionTimeout}`,
+            `maxClientCnxns=0`,
+            `4lw.commands.whitelist=*`,
+            `admin.enableServer=false`,
+            // Throwaway data: skip fsync and the 64 MB log preallocation, both slow on a busy disk.
+            `forceSync=no`,
+            `preAllocSize=1024`,
+            `autopurge.purgeInterval=0`,
+            ...serverLines,
+            '',
+          ].join('\n'),
+        );
+        fs.writeFileSync(
+          path.join(spec.dir, 'simplelogger.properties'),
+          [
+            'org.slf4j.simpleLogger.defaultLogLevel=info',
+            'org.slf4j.simpleLogger.showDateTime=true',
+            'org.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS',
+            'org.slf4j.simpleLogger.showThreadName=true',
+            'org.slf4j.simpleLogger.showShortLogName=true',
+            // Every four-letter probe would otherwise log a line.
+            'org.slf4j.simpleLogger.log.org.apache.zookeeper.server.command=warn',
+            '',
+          ].join('\n'),
+        );
+        servers.push(new ZkServer(spec, await TcpProxy.start(spec.clientPort)));
+      }
+    } catch (err) {
+      await Promise.all(servers.map((s) => s.proxy.close()));
+      fs.rmSync(root, { recursive: true, force: true });
+      throw err;
+    }
+    return new ZkEnsemble(root, servers);
+  }
+
+  private async startAll(timeoutMs: number): Promise<void> {
+    for (const s of this.servers) s.spawnProcess();
+    const anyExit = Promise.race(
+      this.servers.map((s) =>
+        s.exitedPromise().then(() => {
+          throw new Error(`${s.name} exited during ensemble start`);
+        }),
+      ),
+    );
+    anyExit.catch(() => {});
+    try {
+      await Promise.race([this.waitServing(timeoutMs, true), anyExit]);
+    } catch (err) {
+      throw new Error(`ZooKeeper ensemble did not start: ${(err as Error).message}\n${this.logTails()}`);
+    }
+  }
+
+  /** Client connect string through every server's proxy (the one tests should normally use). */
+  connectString(): string {
+    return this.servers.map((s) => `127.0.0.1:${s.proxy.port}`).join(',');
+  }
+
+  /** Client connect string straight to the servers' client ports, bypassing the proxies. */
+  directConnectString(): string {
+    return this.servers.map((s) => `127.0.0.1:${s.clientPort}`).join(',');
+  }
+
+  /**
+   * Resolves when a majority of servers serve with exactly one leader (or the standalone server
+   * serves), and every running, unfrozen server reports a mode: a restarted server has rejoined.
+   */
+  async waitForQuorum(timeoutMs = 30_000): Promise<void> {
+    try {
+      await this.waitServing(timeoutMs, false);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${this.logTails()}`);
+    }
+  }
+
+  private async waitServing(timeoutMs: number, requireAll: boolean): Promise<void> {
+    const n = this.servers.length;
+    const majority = Math.floor(n / 2) + 1;
+    let status = 'not probed yet';
+    try {
+      await waitFor(
+        `${requireAll ? 'all' : 'a quorum of'} ${n} ZooKeeper server(s) to serve (srvr reports a mode)`,
+        async () => {
+          const modes = await Promise.all(this.servers.map((s) => (s.isFrozen() ? 'frozen' : s.mode())));
+          status = this.servers.map((s, i) => `${s.name}=${modes[i] ?? 'down'}`).join(' ');
+          const serving = modes.filter((m) => m === 'leader' || m === 'follower' || m === 'standalone');
+          const leaders = modes.filter((m) => m === 'leader' || m === 'standalone').length;
+          const unservingLive = this.servers.filter((s, i) => s.isRunning() && modes[i] === null).length;
+          return requireAll
+            ? serving.length === n && leaders === 1
+            : serving.length >= majority && leaders === 1 && unservingLive === 0;
+        },
+        { timeoutMs, intervalMs: 100 },
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; last status: ${status}`);
+    }
+  }
+
+  /** Index (into `servers`) of the current leader, or of the standalone server. */
+  async leaderIndex(timeoutMs = 15_000): Promise<number> {
+    return waitFor(
+      'exactly one ZooKeeper server to report Mode: leader (or standalone)',
+      async () => {
+        const modes = await Promise.all(this.servers.map((s) => (s.isFrozen() ? null : s.mode())));
+        const leaders = modes.flatMap((m, i) => (m === 'leader' || m === 'standalone' ? [i] : []));
+        return leaders.length === 1 ? leaders[0] : undefined;
+      },
+      { timeoutMs, intervalMs: 100 },
+    );
+  }
+
+  logTails(lines = 25): string {
+    return this.servers.map((s) => `--- ${s.name} (${s.logFile}) ---\n${s.logTail(lines)}`).join('\n');
+  }
+
+  /** Kill every server (SIGTERM, SIGKILL after a short grace), close proxies, delete temp dirs. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const results = await Promise.allSettled(this.servers.map((s) => s.stop(1500)));
+      await Promise.all(this.servers.map((s) => s.proxy.close()));
+      if (!KEEP_DIRS) fs.rmSync(this.root, { recursive: true, force: true });
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed.length > 0) {
+        throw new Error(`ZkEnsemble.stop: ${failed.map((f) => String(f.reason)).join('; ')}`);
+      }
+    })();
+    return this.stopping;
+  }
+}
