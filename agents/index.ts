@@ -1,0 +1,24 @@
+/** The composition point for service agents: config in, ServiceAgent out. */
+import type { ServiceConfig } from '../src/config/types.js';
+import type { Logger } from '../src/log.js';
+import type { ServiceAgent } from '../src/service/agent.js';
+import { HttpAgent } from './http.js';
+import { ShellAgent } from './shell.js';
+
+export { HttpAgent } from './http.js';
+export { ShellAgent } from './shell.js';
+
+export function createAgent(cfg: ServiceConfig, logger: Logger): ServiceAgent {
+  const log = logger.child({ component: 'agent', agent: cfg.agent });
+  switch (cfg.agent) {
+    case 'shell':
+      return new ShellAgent(cfg, log);
+    case 'http':
+      return new HttpAgent(cfg, log);
+    default: {
+      // Config validation rejects unknown agents; reaching this is a programming error.
+      const never: never = cfg;
+      throw new Error(`unknown service agent ${JSON.stringify((never as { agent?: unknown }).agent)}`);
+    }
+  }
+}

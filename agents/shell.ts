@@ -1,0 +1,96 @@
+/**
+ * The shell service agent: the managed service is driven by operator-supplied hooks
+ * (CONTRACT.md section 5). Every hook gets hookEnv() and `hookTimeoutMs`; its output goes to the
+ * log, bounded by the runner.
+ */
+import type { ShellServiceConfig } from '../src/config/types.js';
+import { ConfigError } from '../src/errors.js';
+import { assertSucceeded, hookEnv, runCommand, type CommandResult } from '../src/exec/run.js';
+import type { Logger } from '../src/log.js';
+import type { HookContext, ServiceAgent, ServiceRole } from '../src/service/agent.js';
+import type { Command } from '../src/config/types.js';
+
+/** How much of an unparseable `state` output we quote in the warning. */
+const STATE_QUOTE_CHARS = 100;
+
+export class ShellAgent implements ServiceAgent {
+  readonly kind = 'shell';
+  readonly toStandbyTimeoutMs: number;
+  /**
+   * Present only when a state hook is configured, so the controller can tell "cannot ask" (no
+   * method) from "asked, got no clear answer" ('unknown').
+   */
+  readonly state?: (ctx: HookContext, signal: AbortSignal) => Promise<ServiceRole | 'unknown'>;
+  // Deliberately no fenceGraceful: asking a shell-managed service on another host to demote is
+  // what the `shell` fencing method is for.
+
+  constructor(
+    private readonly cfg: ShellServiceConfig,
+    private readonly logger: Logger,
+  ) {
+    this.toStandbyTimeoutMs = cfg.hookTimeoutMs;
+    const stateCmd = cfg.state;
+    if (stateCmd !== undefined) this.state = (ctx, signal) => this.queryState(stateCmd, ctx, signal);
+  }
+
+  async toActive(ctx: HookContext, signal: AbortSignal): Promise<void> {
+    await this.run(this.cfg.toActive, 'toActive hook', ctx, signal, 'info');
+  }
+
+  async toStandby(ctx: HookContext, signal: AbortSignal): Promise<void> {
+    await this.run(this.cfg.toStandby, 'toStandby hook', ctx, signal, 'info');
+  }
+
+  async check(ctx: HookContext, signal: AbortSignal): Promise<void> {
+    if (this.cfg.check === undefined) {
+      throw new ConfigError(
+        'health.check is "agent" but service.check is not set: the shell agent has no check command to run',
+      );
+    }
+    await this.run(this.cfg.check, 'check hook', ctx, signal, 'debug');
+  }
+
+  private async queryState(
+    cmd: Command,
+    ctx: HookContext,
+    signal: AbortSignal,
+  ): Promise<ServiceRole | 'unknown'> {
+    // A state hook that fails or hangs is an error (we could not ask); only an answer we cannot
+    // read is 'unknown'.
+    const r = await this.run(cmd, 'state hook', ctx, signal, 'debug');
+    const answer = r.stdout.trim().toLowerCase();
+    if (answer === 'active' || answer === 'standby') return answer;
+    const shown =
+      r.stdout.length > STATE_QUOTE_CHARS ? r.stdout.slice(0, STATE_QUOTE_CHARS) + '...' : r.stdout;
+    this.logger.warn('state hook printed neither "active" nor "standby"; treating the state as unknown', {
+      command: r.command,
+      output: shown,
+    });
+    return 'unknown';
+  }
+
+  private async run(
+    cmd: Command,
+    what: string,
+    ctx: HookContext,
+    signal: AbortSignal,
+    level: 'info' | 'debug',
+  ): Promise<CommandResult> {
+    const r = await runCommand(cmd, { env: hookEnv(ctx), timeoutMs: this.cfg.hookTimeoutMs, signal, what });
+    const ok = r.exitCode === 0 && !r.timedOut && !r.aborted;
+    this.logger[ok ? level : 'warn'](`${what} ${ok ? 'succeeded' : 'failed'}`, {
+      command: r.command,
+      exitCode: r.exitCode,
+      signal: r.signal,
+      timedOut: r.timedOut,
+      aborted: r.aborted,
+      durationMs: r.durationMs,
+      epoch: ctx.epoch,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      truncated: r.truncated,
+    });
+    assertSucceeded(r);
+    return r;
+  }
+}

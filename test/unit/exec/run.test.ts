@@ -1,0 +1,329 @@
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { HookFailedError, HookTimeoutError } from '../../../src/errors.js';
+import { assertSucceeded, fenceEnv, hookEnv, printable, runCommand } from '../../../src/exec/run.js';
+import type { FenceTarget, HookContext } from '../../../src/service/agent.js';
+import { hook, isGone, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
+import { waitFor } from '../../support/wait.js';
+
+const ctx: HookContext = {
+  cluster: 'ns1',
+  nodeId: 'nn2',
+  role: 'active',
+  epoch: 18446744073709551615n,
+  reason: "lock acquired; it's ours",
+};
+const target: FenceTarget = {
+  id: 'nn1',
+  host: 'nn1.example.com',
+  port: 8020,
+  address: 'nn1.example.com:8020',
+  epoch: 4294967296n,
+};
+
+/** The test harness exports HAFC_TEST_* to its children; those are not the hook's variables. */
+const envLines = (text: string) => text.split('\n').filter((l) => l !== '' && !l.startsWith('HAFC_TEST_'));
+
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'hafc-exec-'));
+});
+afterAll(async () => {
+  rmSync(tmp, { recursive: true, force: true });
+  await waitFor('no fixture processes left', () => strayFixtureProcesses().length === 0, { timeoutMs: 5000 });
+});
+
+describe('runCommand: exit status and output', () => {
+  it('captures stdout, stderr and a zero exit', async () => {
+    const r = await runCommand([hook('exit-with.sh'), '0'], { timeoutMs: 5000 });
+    expect(r).toMatchObject({
+      exitCode: 0,
+      signal: null,
+      stdout: 'out:0\n',
+      stderr: 'err:0\n',
+      truncated: false,
+      timedOut: false,
+      aborted: false,
+      killSignals: [],
+    });
+    expect(r.command).toBe(`${hook('exit-with.sh')} 0`);
+    expect(() => assertSucceeded(r)).not.toThrow();
+  });
+
+  it('resolves (does not throw) for a non-zero exit; assertSucceeded names code, duration and stderr', async () => {
+    const r = await runCommand([hook('exit-with.sh'), '3'], { timeoutMs: 5000, what: 'toActive hook' });
+    expect(r.exitCode).toBe(3);
+    expect(() => assertSucceeded(r)).toThrow(HookFailedError);
+    expect(() => assertSucceeded(r)).toThrow(
+      new RegExp(
+        `^toActive hook \`${hook('exit-with.sh')} 3\` exited with code 3 after \\d+ ms; stderr: err:3$`,
+      ),
+    );
+  });
+
+  it('quotes stdout in the failure message when stderr is empty', async () => {
+    const r = await runCommand('echo only-stdout; exit 5', { timeoutMs: 5000 });
+    expect(() => assertSucceeded(r)).toThrow(/exited with code 5 after \d+ ms; stdout: only-stdout$/);
+  });
+
+  it('reports death by signal', async () => {
+    const r = await runCommand('kill -SEGV $$', { timeoutMs: 5000 });
+    expect(r.exitCode).toBeNull();
+    expect(r.signal).toBe('SIGSEGV');
+    expect(() => assertSucceeded(r)).toThrow(/was killed by signal SIGSEGV after \d+ ms; no output$/);
+  });
+
+  it('runs a string with /bin/sh -c, shell features included', async () => {
+    const r = await runCommand('printf "%s\\n" a b c | wc -l | tr -d " "; echo "$((6 * 7))" >&2; exit 4', {
+      timeoutMs: 5000,
+    });
+    expect(r.stdout).toBe('3\n');
+    expect(r.stderr).toBe('42\n');
+    expect(r.exitCode).toBe(4);
+  });
+
+  it('passes argv elements through unsplit and uninterpreted', async () => {
+    const args = ['a b', "it's", '$HOME', '; echo pwned', '', '*'];
+    const r = await runCommand([hook('print-args.sh'), ...args], { timeoutMs: 5000 });
+    expect(r.stdout).toBe(args.map((a) => `<${a}>\n`).join(''));
+    expect(r.command).toBe(`${hook('print-args.sh')} 'a b' 'it'\\''s' '$HOME' '; echo pwned' '' '*'`);
+  });
+
+  it('runs in the given cwd', async () => {
+    const r = await runCommand('pwd', { timeoutMs: 5000, cwd: tmp });
+    expect(r.stdout.trim()).toBe(tmp);
+  });
+
+  it('gives the hook EOF on stdin instead of hanging', async () => {
+    const r = await runCommand('cat; echo done', { timeoutMs: 5000 });
+    expect(r.stdout).toBe('done\n');
+  });
+});
+
+describe('runCommand: spawn failures resolve as failed results', () => {
+  it('a missing executable', async () => {
+    const r = await runCommand(['/nonexistent/hafc-hook', 'x'], { timeoutMs: 5000, what: 'toStandby hook' });
+    expect(r.exitCode).toBeNull();
+    expect(r.spawnError).toMatch(/^ENOENT/);
+    expect(r.stderr).toMatch(/^toStandby hook `\/nonexistent\/hafc-hook x` could not be started: ENOENT/);
+    expect(() => assertSucceeded(r)).toThrow(HookFailedError);
+    expect(() => assertSucceeded(r)).toThrow(/could not be started: ENOENT/);
+  });
+
+  it('a file without the execute bit', async () => {
+    const r = await runCommand([hook('not-executable.sh')], { timeoutMs: 5000 });
+    expect(r.spawnError).toMatch(/^EACCES/);
+  });
+
+  it('an empty argv', async () => {
+    const r = await runCommand([], { timeoutMs: 5000 });
+    expect(r.spawnError).toBe('empty command');
+    expect(() => assertSucceeded(r)).toThrow(/could not be started: empty command/);
+  });
+
+  it('a missing cwd', async () => {
+    const r = await runCommand('true', { timeoutMs: 5000, cwd: join(tmp, 'nope') });
+    expect(r.spawnError).toMatch(/ENOENT/);
+  });
+});
+
+describe('runCommand: environment', () => {
+  afterEach(() => {
+    delete process.env.HAFC_INHERITED_PROBE;
+  });
+
+  it('is process.env plus the hook variables, with epoch as a decimal string', async () => {
+    process.env.HAFC_INHERITED_PROBE = 'from-parent';
+    const r = await runCommand('env | grep -E "^(HAFC_|target_)" | grep -v "^HAFC_TEST_" | sort', {
+      timeoutMs: 5000,
+      env: hookEnv(ctx),
+    });
+    expect(r.stdout.split('\n').filter(Boolean)).toEqual([
+      'HAFC_CLUSTER=ns1',
+      'HAFC_EPOCH=18446744073709551615',
+      'HAFC_INHERITED_PROBE=from-parent',
+      'HAFC_NODE_ID=nn2',
+      "HAFC_REASON=lock acquired; it's ours",
+      'HAFC_ROLE=active',
+    ]);
+  });
+
+  it('opts.env overrides process.env', async () => {
+    process.env.HAFC_INHERITED_PROBE = 'from-parent';
+    const r = await runCommand('echo "$HAFC_INHERITED_PROBE"', {
+      timeoutMs: 5000,
+      env: { HAFC_INHERITED_PROBE: 'override' },
+    });
+    expect(r.stdout).toBe('override\n');
+  });
+
+  it('fenceEnv adds the target under our names and ZKFC names', async () => {
+    const out = join(tmp, 'fence-env');
+    const r = await runCommand([hook('record-env.sh'), out], { timeoutMs: 5000, env: fenceEnv(ctx, target) });
+    expect(r.exitCode).toBe(0);
+    expect(envLines(readFileSync(out, 'utf8'))).toEqual([
+      'HAFC_CLUSTER=ns1',
+      'HAFC_EPOCH=18446744073709551615',
+      'HAFC_NODE_ID=nn2',
+      "HAFC_REASON=lock acquired; it's ours",
+      'HAFC_ROLE=active',
+      'HAFC_TARGET_ADDRESS=nn1.example.com:8020',
+      'HAFC_TARGET_EPOCH=4294967296',
+      'HAFC_TARGET_HOST=nn1.example.com',
+      'HAFC_TARGET_ID=nn1',
+      'HAFC_TARGET_PORT=8020',
+      'target_address=nn1.example.com:8020',
+      'target_host=nn1.example.com',
+      'target_port=8020',
+    ]);
+  });
+
+  it('hostile values from ZooKeeper stay data: a string command sees them only as variables', async () => {
+    const evil: FenceTarget = { ...target, host: '$(touch /tmp/hafc-pwned); `id`', id: "x'; exit 9; '" };
+    const r = await runCommand('printf "%s|%s\\n" "$target_host" "$HAFC_TARGET_ID"', {
+      timeoutMs: 5000,
+      env: fenceEnv(ctx, evil),
+    });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe("$(touch /tmp/hafc-pwned); `id`|x'; exit 9; '\n");
+    expect(existsSync('/tmp/hafc-pwned')).toBe(false);
+  });
+});
+
+describe('runCommand: timeouts kill the whole process group', () => {
+  it('SIGTERM, then SIGKILL after the grace, reaches a grandchild that ignores SIGTERM', async () => {
+    const pidFile = join(tmp, 'pids-timeout');
+    const r = await runCommand([hook('hang-with-grandchild.sh'), pidFile], {
+      timeoutMs: 400,
+      killGraceMs: 400,
+      what: 'toActive hook',
+    });
+    expect(r.timedOut).toBe(true);
+    expect(r.aborted).toBe(false);
+    expect(r.killSignals).toEqual(['SIGTERM', 'SIGKILL']);
+    expect(r.signal).toBe('SIGTERM'); // the shell itself died of the first signal
+    expect(r.durationMs).toBeGreaterThanOrEqual(780);
+    expect(r.durationMs).toBeLessThan(5000);
+    const [hookPid, grandchildPid] = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+    expect(hookPid).toBeGreaterThan(0);
+    expect(grandchildPid).toBeGreaterThan(0);
+    await waitFor('hook and grandchild gone', () => isGone(hookPid!) && isGone(grandchildPid!), {
+      timeoutMs: 2000,
+    });
+    expect(() => assertSucceeded(r)).toThrow(HookTimeoutError);
+    expect(() => assertSucceeded(r)).toThrow(
+      `toActive hook \`${hook('hang-with-grandchild.sh')} ${pidFile}\` timed out after 400 ms and was killed (SIGTERM, then SIGKILL); no output`,
+    );
+  });
+
+  it('stops at SIGTERM when the group obeys it, without waiting out the grace', async () => {
+    const r = await runCommand([hook('sleep-forever.sh')], { timeoutMs: 300, killGraceMs: 10_000 });
+    expect(r.timedOut).toBe(true);
+    expect(r.killSignals).toEqual(['SIGTERM']);
+    expect(r.durationMs).toBeLessThan(3000);
+    expect(() => assertSucceeded(r)).toThrow(
+      /timed out after 300 ms and was killed \(SIGTERM\); stderr: sleeping$/,
+    );
+  });
+
+  it('does not kill what a hook left running after it exited in time, nor wait for it', async () => {
+    const pidFile = join(tmp, 'daemon-pid');
+    const r = await runCommand([hook('daemonize.sh'), pidFile], { timeoutMs: 5000 });
+    const daemon = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toBe('started\n');
+      expect(r.durationMs).toBeLessThan(2000);
+      expect(isGone(daemon)).toBe(false);
+    } finally {
+      process.kill(daemon, 'SIGKILL');
+    }
+    await waitFor('daemon gone', () => isGone(daemon));
+  });
+});
+
+describe('runCommand: abort', () => {
+  it('kills the group when the signal aborts', async () => {
+    const pidFile = join(tmp, 'pids-abort');
+    const ac = new AbortController();
+    const p = runCommand([hook('hang-with-grandchild.sh'), pidFile], {
+      timeoutMs: 30_000,
+      killGraceMs: 300,
+      signal: ac.signal,
+      what: 'toStandby hook',
+    });
+    await waitFor('pid file', () => existsSync(pidFile));
+    ac.abort();
+    const r = await p;
+    expect(r.aborted).toBe(true);
+    expect(r.timedOut).toBe(false);
+    expect(r.killSignals).toEqual(['SIGTERM', 'SIGKILL']);
+    expect(r.durationMs).toBeLessThan(5000);
+    const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+    await waitFor('hook and grandchild gone', () => pids.every(isGone), { timeoutMs: 2000 });
+    expect(() => assertSucceeded(r)).toThrow(/^toStandby hook `.*` was aborted after \d+ ms; no output$/);
+  });
+
+  it('does not start anything when the signal is already aborted', async () => {
+    const pidFile = join(tmp, 'pids-never');
+    const r = await runCommand([hook('hang-with-grandchild.sh'), pidFile], {
+      timeoutMs: 30_000,
+      signal: AbortSignal.abort(),
+    });
+    expect(r.aborted).toBe(true);
+    expect(existsSync(pidFile)).toBe(false);
+  });
+});
+
+describe('runCommand: bounded output', () => {
+  it('keeps the head and a short tail of megabytes of output, and memory stays bounded', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const size = 200 * 1024 * 1024;
+    gc();
+    const before = process.memoryUsage();
+    const used = (m: NodeJS.MemoryUsage) => m.heapUsed + m.arrayBuffers;
+    let peak = 0;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, used(process.memoryUsage()) - used(before));
+    }, 2);
+    const r = await runCommand([hook('big-output.sh'), String(size), '7'], { timeoutMs: 30_000 });
+    clearInterval(sampler);
+    gc();
+    const retained = used(process.memoryUsage()) - used(before);
+
+    expect(r.exitCode).toBe(7);
+    expect(r.truncated).toBe(true);
+    expect(r.stdoutBytes).toBe(size + 'THE END\n'.length);
+    expect(Buffer.byteLength(r.stdout)).toBeLessThan(64 * 1024 + 100);
+    expect(r.stdout.startsWith('xxxx')).toBe(true);
+    expect(r.stdout).toMatch(/\n\[\.\.\. hafc: \d+ bytes omitted \.\.\.\]\nx+THE END\n$/);
+    // The error a hook dies with is usually its last words: they survive truncation.
+    expect(r.stderr.startsWith('first error line\n')).toBe(true);
+    expect(r.stderr.endsWith('eeeeTHE END\n')).toBe(true);
+    expect(() => assertSucceeded(r)).toThrow(/exited with code 7 after \d+ ms; stderr: \.\.\.e+THE END$/);
+    // Not proportional to the 200 MB printed: what is kept is 128 KiB, what is garbage is freed.
+    expect(retained).toBeLessThan(16 * 1024 * 1024);
+    expect(peak).toBeLessThan(size / 2);
+  });
+
+  it('honours maxOutputBytes and leaves short output alone', async () => {
+    const r = await runCommand('printf 0123456789abcdefghij', { timeoutMs: 5000, maxOutputBytes: 12 });
+    expect(r.truncated).toBe(true);
+    expect(r.stdout).toBe('012345678\n[... hafc: 8 bytes omitted ...]\nhij');
+    const short = await runCommand('printf 0123456789', { timeoutMs: 5000, maxOutputBytes: 12 });
+    expect(short).toMatchObject({ truncated: false, stdout: '0123456789' });
+  });
+});
+
+describe('printable', () => {
+  it('shows strings as given and quotes argv elements a shell would split', () => {
+    expect(printable('a | b')).toBe('a | b');
+    expect(printable(['/bin/x', '--flag=1', 'two words'])).toBe("/bin/x --flag=1 'two words'");
+    expect(printable('x'.repeat(400))).toBe('x'.repeat(300) + '...');
+  });
+});
