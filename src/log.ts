@@ -49,11 +49,17 @@ function safeJson(rec: LogFields): string {
   try {
     return JSON.stringify(rec, (_k, v: unknown) => {
       if (typeof v === 'bigint') return v.toString();
-      if (v instanceof Error) return { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
+      if (v instanceof Error)
+        return { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
       return v;
     });
   } catch {
-    return JSON.stringify({ time: rec.time, level: rec.level, msg: rec.msg, logError: 'unserialisable fields' });
+    return JSON.stringify({
+      time: rec.time,
+      level: rec.level,
+      msg: rec.msg,
+      logError: 'unserialisable fields',
+    });
   }
 }
 

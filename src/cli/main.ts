@@ -2,6 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { ExitCode } from './exit-codes.js';
+import { registerAgent } from './agent.js';
+import { registerCheckConfig } from './check-config.js';
+import { registerInit } from './init.js';
 
 /** The composition root: one sub-command per verb, each in its own file. */
 export function buildProgram(): Command {
@@ -10,6 +13,9 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version')
     .exitOverride()
     .showHelpAfterError();
+  registerAgent(program);
+  registerInit(program);
+  registerCheckConfig(program);
   return program;
 }
 
@@ -17,7 +23,8 @@ async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return ExitCode.OK;
+    // Verbs report their outcome through process.exitCode (they never call process.exit).
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.OK;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.OK;

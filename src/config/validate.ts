@@ -642,6 +642,19 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   };
 
   const svc = service(p, has(top, 'service') ? top.service : undefined);
+  // Without a check hook the shell agent cannot judge health: the node would sit unhealthy (never
+  // electable) with no hint why. Say so now.
+  if (
+    health.check.kind === 'agent' &&
+    svc.agent === 'shell' &&
+    svc.check === undefined &&
+    !p.isBad('service')
+  ) {
+    p.fail(
+      'health.check',
+      'is "agent" (the default), but the shell agent has no service.check command; set service.check or a health.check of kind http, tcp or command',
+    );
+  }
 
   const f = optionalSection(p, top, 'fencing', ['methods', 'timeoutMs']);
   const fencing: HafcConfig['fencing'] = {

@@ -15,7 +15,7 @@ const BASE = {
   cluster: 'ns1',
   node: { id: 'nn1', port: 8020 },
   zookeeper: { connect: 'zk1:2181' },
-  service: { agent: 'shell', toActive: 'promote', toStandby: 'demote' },
+  service: { agent: 'shell', toActive: 'promote', toStandby: 'demote', check: 'probe' },
 };
 
 type Plain = Record<string, unknown>;
@@ -76,7 +76,13 @@ describe('parseConfig defaults', () => {
         safetyMarginMs: 1000,
       },
       health: { intervalMs: 1000, timeoutMs: 2000, fall: 3, rise: 2, check: { kind: 'agent' } },
-      service: { agent: 'shell', toActive: 'promote', toStandby: 'demote', hookTimeoutMs: 5000 },
+      service: {
+        agent: 'shell',
+        toActive: 'promote',
+        toStandby: 'demote',
+        check: 'probe',
+        hookTimeoutMs: 5000,
+      },
       fencing: { methods: [{ kind: 'graceful' }], timeoutMs: 30000 },
       election: { priorityGraceMs: 3000, backoffMs: 5000 },
       control: { listen: '127.0.0.1:9779' },
@@ -109,7 +115,13 @@ describe('parseConfig defaults', () => {
 
   it('fills the http agent defaults and drops a trailing slash from its url', () => {
     const cfg = parse({
-      service: { agent: 'http', url: 'http://127.0.0.1:8008/', toActive: undefined, toStandby: undefined },
+      service: {
+        agent: 'http',
+        url: 'http://127.0.0.1:8008/',
+        toActive: undefined,
+        toStandby: undefined,
+        check: undefined,
+      },
     });
     expect(cfg.service).toEqual({
       agent: 'http',
@@ -369,6 +381,7 @@ describe('parseConfig errors', () => {
           rolePath: 'role',
           toActive: undefined,
           toStandby: undefined,
+          check: undefined,
         },
       }),
     ).toEqual([
@@ -570,5 +583,20 @@ describe('loadConfig', () => {
       `config ${path}: unknown key "zookeeper.sesionTimeoutMs" (did you mean "zookeeper.sessionTimeoutMs"?)`,
       `config ${path}: health.fall: must be an integer >= 1, got "three"`,
     ]);
+  });
+});
+
+describe('shell agent health', () => {
+  it('refuses the default agent health check when the shell agent has no check hook', () => {
+    expect(problems({ service: { check: undefined } })).toEqual([
+      'config ns1.yaml: health.check: is "agent" (the default), but the shell agent has no service.check command; set service.check or a health.check of kind http, tcp or command',
+    ]);
+    expect(
+      parse({ service: { check: undefined }, health: { check: { tcp: '127.0.0.1:5432' } } }).health.check,
+    ).toEqual({
+      kind: 'tcp',
+      host: '127.0.0.1',
+      port: 5432,
+    });
   });
 });

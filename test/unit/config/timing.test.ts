@@ -14,7 +14,7 @@ const BASE = {
   cluster: 'ns1',
   node: { id: 'nn1', port: 8020 },
   zookeeper: { connect: 'zk1:2181' },
-  service: { agent: 'shell', toActive: 'promote', toStandby: 'demote' },
+  service: { agent: 'shell', toActive: 'promote', toStandby: 'demote', check: 'probe' },
 };
 
 function config(sections: Record<string, Record<string, unknown>> = {}): HafcConfig {
@@ -72,7 +72,13 @@ describe('timing rules at load', () => {
   });
 
   it('the lease budget uses service.requestTimeoutMs for the http agent', () => {
-    const http = { agent: 'http', url: 'http://127.0.0.1:8008', toActive: undefined, toStandby: undefined };
+    const http = {
+      agent: 'http',
+      url: 'http://127.0.0.1:8008',
+      toActive: undefined,
+      toStandby: undefined,
+      check: undefined,
+    };
     expect(loadProblems({ zookeeper: { sessionTimeoutMs: 6000 }, service: http })).toEqual([
       'config ns1.yaml: lease budget zookeeper.sessionTimeoutMs (6000) - zookeeper.safetyMarginMs (1000) - service.requestTimeoutMs (5000) = 0 ms must be at least 1000 ms, because an active node that loses ZooKeeper must finish demoting itself before its session can expire on the server; raise zookeeper.sessionTimeoutMs, lower service.requestTimeoutMs or zookeeper.safetyMarginMs, or set zookeeper.onConnectionLoss: hold if the service fences itself',
     ]);
