@@ -1,0 +1,112 @@
+/**
+ * The promise API of our ZooKeeper session layer. `session.ts` implements it on top of
+ * node-zookeeper-client (the only module that imports that library); everything else in hafc
+ * talks to ZooKeeper through these types.
+ */
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+
+/**
+ * connecting -> connected <-> suspended -> lost; any -> closed.
+ * - suspended: we may or may not still hold the session; act as if we do not (no active service
+ *   under policy demote). Entered when the library reports a disconnect or no reply arrived for
+ *   2/3 of the negotiated timeout.
+ * - lost: terminal. A full negotiated timeout passed since the last answered request was SENT
+ *   (or the server said expired, or auth failed). Every ephemeral node of ours may be gone.
+ * - closed: terminal, by close().
+ */
+export type SessionState = 'connecting' | 'connected' | 'suspended' | 'lost' | 'closed';
+
+export interface Stat {
+  czxid: bigint;
+  mzxid: bigint;
+  pzxid: bigint;
+  ctime: number;
+  mtime: number;
+  version: number;
+  cversion: number;
+  aversion: number;
+  /** Session id (16 hex digits) owning an ephemeral node; '0000000000000000' for persistent ones. */
+  ephemeralOwner: string;
+  dataLength: number;
+  numChildren: number;
+}
+
+export type CreateMode = 'persistent' | 'ephemeral' | 'persistent_sequential' | 'ephemeral_sequential';
+
+export const Perm = { READ: 1, WRITE: 2, CREATE: 4, DELETE: 8, ADMIN: 16, ALL: 31 } as const;
+
+export interface Acl {
+  /** 'world' (id 'anyone'), 'digest' (id 'user:base64(sha1(user:password))'), 'auth', 'ip' */
+  scheme: string;
+  id: string;
+  /** Bitmask of Perm. */
+  perms: number;
+}
+
+export interface WatchEvent {
+  type: 'created' | 'deleted' | 'dataChanged' | 'childrenChanged';
+  path: string;
+}
+
+export type Watcher = (event: WatchEvent) => void;
+
+export type Op =
+  | { op: 'create'; path: string; data: Buffer | null; mode?: CreateMode; acl?: Acl[] }
+  | { op: 'setData'; path: string; data: Buffer | null; version: number }
+  | { op: 'remove'; path: string; version: number }
+  | { op: 'check'; path: string; version: number };
+
+export interface ZkSessionOptions {
+  /** "host:port,host:port[/chroot]" */
+  connect: string;
+  /** Requested session timeout; the server may clamp it (see negotiatedTimeoutMs). */
+  sessionTimeoutMs: number;
+  /** Every request fails with ZkError TIMEOUT after this long. */
+  requestTimeoutMs: number;
+  /** How long open() waits for the first connection before rejecting. @default sessionTimeoutMs */
+  connectTimeoutMs?: number;
+  /**
+   * Liveness probe period; larger values are lowered to a third of the negotiated timeout (a
+   * longer period would make a healthy session look suspended). @default negotiatedTimeoutMs / 3
+   */
+  pingIntervalMs?: number;
+  /** Digest credentials, "user:password", added to the session (and re-sent on reconnect). */
+  digestAuth?: string[];
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface ZkSession {
+  /** Unique per session object in this process; callbacks from an older generation are dropped. */
+  readonly generation: number;
+  readonly state: SessionState;
+  /** 16 hex digits. */
+  readonly sessionId: string;
+  /**
+   * The session's 16-byte password (a copy). Lets a test attach a second client to this session
+   * and close it, the standard way to force a server-side expiry. Treat it as a secret.
+   */
+  readonly sessionPassword: Buffer;
+  readonly negotiatedTimeoutMs: number;
+  /** Clock time at which the most recent request that was answered by a server was SENT. */
+  readonly lastReplySentAt: number;
+
+  on(event: 'state', listener: (next: SessionState, prev: SessionState) => void): this;
+  off(event: 'state', listener: (next: SessionState, prev: SessionState) => void): this;
+
+  create(path: string, data: Buffer | null, opts?: { mode?: CreateMode; acl?: Acl[] }): Promise<string>;
+  getData(path: string, watcher?: Watcher): Promise<{ data: Buffer | null; stat: Stat }>;
+  /** null when the node does not exist (the watcher then fires on creation). */
+  exists(path: string, watcher?: Watcher): Promise<Stat | null>;
+  getChildren(path: string, watcher?: Watcher): Promise<string[]>;
+  /** version -1 = any version (explicitly; 0 means version 0). */
+  setData(path: string, data: Buffer | null, version: number): Promise<Stat>;
+  remove(path: string, version: number): Promise<void>;
+  multi(ops: Op[]): Promise<void>;
+  getACL(path: string): Promise<{ acl: Acl[]; stat: Stat }>;
+  /** Creates missing parents (persistent, with acl); NODE_EXISTS is not an error. */
+  mkdirp(path: string, acl?: Acl[]): Promise<void>;
+  /** Idempotent. Ends the session on the server at once (ephemerals vanish now). */
+  close(): Promise<void>;
+}
