@@ -21,7 +21,8 @@ export async function waitFor<T>(
       lastErr = err;
     }
     if (Date.now() >= deadline) {
-      const detail = lastErr !== undefined ? `last error: ${String(lastErr)}` : `last value: ${JSON.stringify(last)}`;
+      const detail =
+        lastErr !== undefined ? `last error: ${String(lastErr)}` : `last value: ${JSON.stringify(last)}`;
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${detail})`);
     }
     await new Promise((r) => setTimeout(r, intervalMs));

@@ -1,0 +1,289 @@
+/**
+ * The ZKFC logic: health -> electability -> elector -> fence -> transition.
+ *
+ * - Electability is decided in exactly one place (`electableFrom`).
+ * - Every transition of the local service runs inside the elector's mutex (the elector calls us
+ *   from its loop; the reconcile below takes the same mutex), so promotions and demotions never
+ *   interleave.
+ * - Reconcile: on every health interval the service's own report is compared with our belief. A
+ *   service that says active while we do not hold the lock is demoted; a service that says standby
+ *   while we hold the lock (and the lease) is promoted again with the same epoch - Hadoop's "both
+ *   standby" state cannot persist here.
+ */
+import type { Clock } from '../clock.js';
+import type { HafcConfig } from '../config/types.js';
+import { errorMessage } from '../errors.js';
+import { Elector, type ElectorState, type ElectorStatus } from '../election/elector.js';
+import type { Fencer } from '../fencing/fencer.js';
+import type { HealthMonitor, HealthState } from '../health/monitor.js';
+import type { Logger } from '../log.js';
+import { noMetrics, type Metrics } from '../metrics/metrics.js';
+import type { FenceTarget, HookContext, ServiceAgent } from '../service/agent.js';
+import { clusterPaths } from '../zk/paths.js';
+import type { Acl, ZkSession } from '../zk/types.js';
+
+export type Role = 'active' | 'standby' | 'neutral' | 'init';
+
+export interface TransitionRecord {
+  to: 'active' | 'standby';
+  result: 'ok' | 'failed' | 'ignored';
+  reason: string;
+  epoch: string;
+  durationMs: number;
+  at: string;
+  error?: string;
+}
+
+export interface ControllerStatus {
+  cluster: string;
+  node: string;
+  role: Role;
+  health: HealthState;
+  electable: boolean;
+  elector: ElectorStatus;
+  lastTransition: TransitionRecord | null;
+  lastFenceFailure: { target: string; at: string; attempts: { method: string; error?: string }[] } | null;
+}
+
+export interface ControllerDeps {
+  config: HafcConfig;
+  agent: ServiceAgent;
+  fencer: Fencer;
+  health: HealthMonitor;
+  openSession: () => Promise<ZkSession>;
+  acl?: Acl[];
+  agentVersion: string;
+  clock: Clock;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+export function roleOf(state: ElectorState): Role {
+  return state === 'ACTIVE'
+    ? 'active'
+    : state === 'STANDBY'
+      ? 'standby'
+      : state === 'NEUTRAL'
+        ? 'neutral'
+        : 'init';
+}
+
+/** The one switch that turns health (and static eligibility) into electability. */
+export function electableFrom(health: HealthState, noFailover: boolean): boolean {
+  return !noFailover && health === 'HEALTHY';
+}
+
+export class Controller {
+  readonly elector: Elector;
+  private readonly cfg: HafcConfig;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+  private lastTransition: TransitionRecord | null = null;
+  private lastFenceFailure: ControllerStatus['lastFenceFailure'] = null;
+  private lastReconcile = -Infinity;
+  private reconciling = false;
+  private stopping = false;
+
+  constructor(private readonly deps: ControllerDeps) {
+    this.cfg = deps.config;
+    this.log = deps.logger.child({ component: 'controller' });
+    this.metrics = deps.metrics ?? noMetrics;
+    const c = this.cfg;
+    this.elector = new Elector({
+      cluster: c.cluster,
+      node: { ...c.node, control: c.control.listen },
+      paths: clusterPaths(c.zookeeper.root, c.cluster),
+      acl: deps.acl,
+      openSession: deps.openSession,
+      policy: c.zookeeper.onConnectionLoss,
+      safetyMarginMs: c.zookeeper.safetyMarginMs,
+      toStandbyTimeoutMs: deps.agent.toStandbyTimeoutMs,
+      backoffMs: c.election.backoffMs,
+      priorityGraceMs: c.election.priorityGraceMs,
+      agentVersion: deps.agentVersion,
+      health: () => deps.health.state,
+      clock: deps.clock,
+      logger: deps.logger,
+      callbacks: {
+        becomeActive: (epoch, reason, signal) => this.toActive(epoch, reason, signal),
+        becomeStandby: (reason) => this.toStandby(reason).then(() => undefined),
+        enterNeutralMode: (reason, demote) => (demote ? this.toStandby(reason) : Promise.resolve(true)),
+        fenceOldActive: (target, epoch, signal) => this.fence(target, epoch, signal),
+        onStateChange: (next, prev, reason, epoch) => {
+          this.metrics.role(roleOf(next));
+          if (epoch !== null) this.metrics.epoch(epoch);
+          if (next === 'ACTIVE') this.metrics.lockAcquired();
+          this.log.info(`role ${roleOf(prev)} -> ${roleOf(next)}`, {
+            reason,
+            epoch: epoch?.toString() ?? null,
+          });
+        },
+        onActivationFailed: (reason) => this.log.error('not promoted', { reason }),
+      },
+    });
+  }
+
+  start(): void {
+    const h = this.deps.health;
+    h.onChange((next, _prev, detail) => {
+      this.metrics.health(next);
+      this.elector.setElectable(
+        electableFrom(next, this.cfg.node.noFailover),
+        `health ${next}: ${detail.reason}`,
+      );
+      this.elector.memberChanged();
+    });
+    h.onResult((r) => {
+      this.metrics.healthCheck(r.ok, r.durationMs);
+      void this.maybeReconcile();
+    });
+    this.metrics.role('init');
+    this.elector.start();
+    h.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.elector.stop();
+    await this.deps.health.stop();
+  }
+
+  role(): Role {
+    return roleOf(this.elector.getState());
+  }
+
+  status(): ControllerStatus {
+    const health = this.deps.health.state;
+    return {
+      cluster: this.cfg.cluster,
+      node: this.cfg.node.id,
+      role: this.role(),
+      health,
+      electable: electableFrom(health, this.cfg.node.noFailover),
+      elector: this.elector.status(),
+      lastTransition: this.lastTransition,
+      lastFenceFailure: this.lastFenceFailure,
+    };
+  }
+
+  private ctx(role: string, epoch: bigint, reason: string): HookContext {
+    return { cluster: this.cfg.cluster, nodeId: this.cfg.node.id, role, epoch, reason };
+  }
+
+  private record(t: Omit<TransitionRecord, 'at'>): void {
+    this.lastTransition = { ...t, at: new Date().toISOString() };
+    this.metrics.transition(t.to, t.result, t.durationMs);
+    const fields = { ...t };
+    if (t.result === 'ok') this.log.info(`service -> ${t.to}`, fields);
+    else this.log.error(`service -> ${t.to} ${t.result}`, fields);
+  }
+
+  private async toActive(epoch: bigint, reason: string, signal: AbortSignal): Promise<void> {
+    const t0 = this.deps.clock.now();
+    try {
+      await this.deps.agent.toActive(this.ctx('active', epoch, reason), signal);
+    } catch (err) {
+      this.record({
+        to: 'active',
+        result: 'failed',
+        reason,
+        epoch: epoch.toString(),
+        durationMs: Math.round(this.deps.clock.now() - t0),
+        error: errorMessage(err),
+      });
+      throw err;
+    }
+    this.record({
+      to: 'active',
+      result: 'ok',
+      reason,
+      epoch: epoch.toString(),
+      durationMs: Math.round(this.deps.clock.now() - t0),
+    });
+  }
+
+  /** Never throws: returns whether the service is known to be standby now. */
+  private async toStandby(reason: string): Promise<boolean> {
+    const t0 = this.deps.clock.now();
+    const epoch = this.elector.getEpoch() ?? 0n;
+    try {
+      // The agent enforces its own timeout; this outer one only guards against an agent bug.
+      await this.deps.agent.toStandby(
+        this.ctx('standby', epoch, reason),
+        AbortSignal.timeout(this.deps.agent.toStandbyTimeoutMs + 1000),
+      );
+      this.record({
+        to: 'standby',
+        result: 'ok',
+        reason,
+        epoch: epoch.toString(),
+        durationMs: Math.round(this.deps.clock.now() - t0),
+      });
+      return true;
+    } catch (err) {
+      this.record({
+        to: 'standby',
+        result: 'failed',
+        reason,
+        epoch: epoch.toString(),
+        durationMs: Math.round(this.deps.clock.now() - t0),
+        error: errorMessage(err),
+      });
+      return false;
+    }
+  }
+
+  private async fence(target: FenceTarget, epoch: bigint, signal: AbortSignal): Promise<boolean> {
+    const outcome = await this.deps.fencer.fence(
+      target,
+      this.ctx('active', epoch, `fencing previous active ${target.id}`),
+      signal,
+    );
+    for (const a of outcome.attempts)
+      this.metrics.fencingAttempt(a.method, a.ok ? 'ok' : 'failed', a.durationMs);
+    if (!outcome.ok) {
+      this.lastFenceFailure = {
+        target: target.id,
+        at: new Date().toISOString(),
+        attempts: outcome.attempts.map((a) => ({ method: a.method, error: a.error })),
+      };
+    }
+    return outcome.ok;
+  }
+
+  /** Compare the service's own report with our belief, at most once per health interval. */
+  private async maybeReconcile(): Promise<void> {
+    const agent = this.deps.agent;
+    if (!agent.state || this.reconciling || this.stopping) return;
+    const now = this.deps.clock.now();
+    if (now - this.lastReconcile < this.cfg.health.intervalMs) return;
+    if (this.elector.getState() === 'INIT') return; // let the first election decide
+    this.lastReconcile = now;
+    this.reconciling = true;
+    try {
+      await this.elector.exclusive(async () => {
+        const epoch = this.elector.getEpoch() ?? 0n;
+        const reported = await agent.state!(
+          this.ctx(this.role(), epoch, 'reconcile'),
+          AbortSignal.timeout(this.cfg.health.timeoutMs),
+        );
+        if (reported === 'active' && !this.elector.serviceShouldBeActive()) {
+          this.log.warn('service reports active but this node does not hold the lock: demoting it');
+          await this.toStandby('service reported active while this node is not the elected active');
+        } else if (reported === 'standby' && this.elector.mayBeActive()) {
+          const signal = this.elector.activeSignal();
+          if (!signal) return;
+          this.log.warn('service reports standby while this node holds the lock: promoting it again');
+          await this.toActive(epoch, 'service reported standby while this node holds the lock', signal).catch(
+            () => undefined,
+          );
+        }
+      });
+    } catch (err) {
+      this.log.warn('could not reconcile the service state', { error: errorMessage(err) });
+    } finally {
+      this.reconciling = false;
+    }
+  }
+}

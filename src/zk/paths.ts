@@ -1,0 +1,23 @@
+/** The znode layout of CONTRACT.md section 3, in one place. */
+export interface ClusterPaths {
+  cluster: string;
+  lock: string;
+  breadcrumb: string;
+  members: string;
+  member(id: string): string;
+  control: string;
+  history: string;
+}
+
+export function clusterPaths(root: string, cluster: string): ClusterPaths {
+  const base = `${root === '/' ? '' : root}/${cluster}`;
+  return {
+    cluster: base,
+    lock: `${base}/lock`,
+    breadcrumb: `${base}/breadcrumb`,
+    members: `${base}/members`,
+    member: (id) => `${base}/members/${id}`,
+    control: `${base}/control`,
+    history: `${base}/history`,
+  };
+}
