@@ -1,0 +1,160 @@
+/**
+ * Runs a real `hafc agent` process (the built CLI in dist/) for integration tests, and reads its
+ * JSON log lines so tests can wait for what it says it did.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.js';
+
+export type LogLine = Record<string, unknown> & { msg: string; level: string };
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const hafcBin = path.join(repoRoot, 'dist/src/cli/main.js');
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+export class AgentProc {
+  private readonly lines: LogLine[] = [];
+  private raw = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+
+  private constructor(
+    readonly id: string,
+    readonly child: ChildProcess,
+  ) {
+    live.add(child);
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        live.delete(child);
+        this.exitInfo = { code, signal };
+        resolve({ code, signal });
+      });
+    });
+    let buf = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      this.raw += chunk;
+      if (this.raw.length > 4_000_000) this.raw = this.raw.slice(-2_000_000);
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.lines.push({ level: 'raw', msg: line });
+        }
+      }
+    });
+    child.stdout!.resume();
+  }
+
+  static start(id: string, configFile: string, env: Record<string, string> = {}): AgentProc {
+    if (!fs.existsSync(hafcBin)) throw new Error(`${hafcBin} is missing: run npm run build first`);
+    const child = spawn(process.execPath, [hafcBin, 'agent', '-c', configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    return new AgentProc(id, child);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  logs(): LogLine[] {
+    return this.lines;
+  }
+
+  rawOutput(): string {
+    return this.raw;
+  }
+
+  hasExited(): boolean {
+    return this.exitInfo !== null;
+  }
+
+  find(pred: (l: LogLine) => boolean, from = 0): LogLine | undefined {
+    return this.lines.slice(from).find(pred);
+  }
+
+  /** Waits for a log line matching `pred` (searching lines from index `from`). */
+  async waitForLog(
+    what: string,
+    pred: (l: LogLine) => boolean,
+    timeoutMs = 15_000,
+    from = 0,
+  ): Promise<LogLine> {
+    return waitFor(
+      `agent ${this.id} to log ${what}`,
+      () => {
+        if (this.exitInfo)
+          throw new Error(
+            `agent ${this.id} exited (${JSON.stringify(this.exitInfo)}): ${this.raw.slice(-2000)}`,
+          );
+        return this.find(pred, from);
+      },
+      { timeoutMs },
+    );
+  }
+
+  /** Latest role from the controller's "role a -> b" lines. */
+  role(): string {
+    for (let i = this.lines.length - 1; i >= 0; i--) {
+      const m = /^role \w+ -> (\w+)$/.exec(this.lines[i]!.msg);
+      if (m) return m[1]!;
+    }
+    return 'init';
+  }
+
+  async waitForRole(role: string, timeoutMs = 15_000): Promise<void> {
+    await waitFor(
+      `agent ${this.id} to be ${role} (now ${this.role()})`,
+      () => {
+        if (this.exitInfo)
+          throw new Error(
+            `agent ${this.id} exited (${JSON.stringify(this.exitInfo)}): ${this.raw.slice(-2000)}`,
+          );
+        return this.role() === role;
+      },
+      { timeoutMs },
+    );
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<unknown> {
+    if (!this.exitInfo) this.child.kill(signal);
+    return this.exited;
+  }
+
+  freeze(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child.kill('SIGCONT');
+  }
+
+  /** SIGTERM and wait (deadline), then SIGKILL. Returns the exit code. */
+  async stop(timeoutMs = 15_000): Promise<number | null> {
+    if (this.exitInfo) return this.exitInfo.code;
+    this.child.kill('SIGCONT');
+    this.child.kill('SIGTERM');
+    const t = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const info = await this.exited;
+    clearTimeout(t);
+    return info.code;
+  }
+}

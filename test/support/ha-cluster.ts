@@ -1,0 +1,180 @@
+/**
+ * A whole HA group for integration tests: N demo services (real processes reporting to a
+ * SharedResource, the split-brain checker) each with a real `hafc agent` process, on a real
+ * ZooKeeper ensemble.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { AgentProc, hafcBin } from './agent-proc.js';
+import { startDemoService, type DemoServiceProc } from './demo-service-proc.js';
+import type { SharedResource } from './shared-resource.js';
+import { TcpProxy } from './tcp-proxy.js';
+import { waitFor } from './wait.js';
+import type { ZkEnsemble } from './zk-ensemble.js';
+
+const run = promisify(execFile);
+
+export interface HaClusterOptions {
+  ensemble: ZkEnsemble;
+  resource: SharedResource;
+  nodes?: number;
+  cluster?: string;
+  sessionTimeoutMs?: number;
+  policy?: 'demote' | 'hold';
+  priorities?: number[];
+  /** Node ids configured with noFailover: true. */
+  noFailover?: string[];
+  /** YAML lines for `fencing.methods` (each a list item), per node id. Default: graceful, then kill by pid file. */
+  fencingMethods?: (id: string) => string[];
+  /** Runs after the services start and the cluster is initialised, before any agent starts. */
+  beforeAgents?: (c: HaCluster) => Promise<void>;
+  /**
+   * Give every agent its own TCP proxy in front of each ZooKeeper server, so one agent alone can
+   * be partitioned (silently blackholed) from the ensemble.
+   */
+  ownProxies?: boolean;
+  /** Extra top-level YAML appended to every config. */
+  extraYaml?: (id: string) => string;
+}
+
+export interface HaNode {
+  id: string;
+  service: DemoServiceProc;
+  agent: AgentProc | null;
+  configFile: string;
+  /** With ownProxies: this agent's private path to each ZooKeeper server. */
+  proxies: TcpProxy[];
+}
+
+/** STONITH for tests: SIGKILL the target's demo service by the pid file the test wrote. */
+export const KILL_BY_PIDFILE =
+  'p=$(cat "$HAFC_TEST_DIR/$HAFC_TARGET_ID.pid") && env | grep -E "^(HAFC_|target_)" | sort > "$HAFC_TEST_DIR/fence-$HAFC_NODE_ID-$HAFC_TARGET_ID.env"; kill -9 "$p" 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || exit 0; sleep 0.1; done; exit 1';
+
+export class HaCluster {
+  readonly nodes: HaNode[] = [];
+  readonly dir: string;
+  readonly cluster: string;
+
+  private constructor(private readonly opts: HaClusterOptions) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hafc-ha-'));
+    this.cluster = opts.cluster ?? 'ns1';
+  }
+
+  static async start(opts: HaClusterOptions): Promise<HaCluster> {
+    const c = new HaCluster(opts);
+    const n = opts.nodes ?? 2;
+    for (let i = 0; i < n; i++) {
+      const id = `nn${i + 1}`;
+      const service = await startDemoService({ id, resourcePort: opts.resource.port });
+      fs.writeFileSync(path.join(c.dir, `${id}.pid`), String(service.pid));
+      const configFile = path.join(c.dir, `${id}.yaml`);
+      const proxies = opts.ownProxies
+        ? await Promise.all(opts.ensemble.servers.map((srv) => TcpProxy.start(srv.clientPort)))
+        : [];
+      const connect = opts.ownProxies
+        ? proxies.map((p) => `127.0.0.1:${p.port}`).join(',')
+        : opts.ensemble.connectString();
+      fs.writeFileSync(configFile, c.configYaml(id, service.port, opts.priorities?.[i] ?? 0, connect));
+      c.nodes.push({ id, service, agent: null, configFile, proxies });
+    }
+    await c.hafc(['init', '-c', c.nodes[0]!.configFile]);
+    await opts.beforeAgents?.(c);
+    for (const node of c.nodes) c.startAgent(node.id);
+    return c;
+  }
+
+  configYaml(id: string, port: number, priority: number, connect: string): string {
+    const o = this.opts;
+    const methods = o.fencingMethods?.(id) ?? ['- graceful', `- shell: ${JSON.stringify(KILL_BY_PIDFILE)}`];
+    return [
+      `cluster: ${this.cluster}`,
+      `node: { id: ${id}, host: 127.0.0.1, port: ${port}, priority: ${priority}, noFailover: ${o.noFailover?.includes(id) ?? false} }`,
+      'zookeeper:',
+      `  connect: ${connect}`,
+      `  sessionTimeoutMs: ${o.sessionTimeoutMs ?? 4000}`,
+      `  requestTimeoutMs: 1000`,
+      `  onConnectionLoss: ${o.policy ?? 'demote'}`,
+      'health: { intervalMs: 200, timeoutMs: 300, fall: 2, rise: 1 }',
+      'service:',
+      '  agent: http',
+      `  url: http://127.0.0.1:${port}`,
+      '  requestTimeoutMs: 1000',
+      'fencing:',
+      '  timeoutMs: 3000',
+      '  methods:',
+      ...methods.map((m) => `    ${m}`),
+      'election: { backoffMs: 1000, priorityGraceMs: 1000 }',
+      'control: { listen: "127.0.0.1:0" }',
+      'log: { level: debug, format: json }',
+      o.extraYaml?.(id) ?? '',
+    ].join('\n');
+  }
+
+  node(id: string): HaNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  startAgent(id: string): AgentProc {
+    const node = this.node(id);
+    node.agent = AgentProc.start(id, node.configFile, { HAFC_TEST_DIR: this.dir });
+    return node.agent;
+  }
+
+  async hafc(args: string[]): Promise<{ stdout: string; stderr: string }> {
+    return run(process.execPath, [hafcBin, ...args], { timeout: 20_000 });
+  }
+
+  /** The node holding the shared resource (the active as the services themselves see it). */
+  async waitForActive(timeoutMs = 20_000, not?: string): Promise<HaNode> {
+    const holder = await waitFor(
+      `some node${not ? ` other than ${not}` : ''} to hold the shared resource`,
+      () => {
+        const h = this.opts.resource.holder();
+        return h && h.node !== not ? h : null;
+      },
+      { timeoutMs },
+    );
+    return this.node(holder.node);
+  }
+
+  /** Silently drops all traffic between this node's agent and ZooKeeper (connections stay open). */
+  partition(id: string, on: boolean): void {
+    const node = this.node(id);
+    if (node.proxies.length === 0) throw new Error('partition() needs HaCluster.start({ ownProxies: true })');
+    for (const p of node.proxies) p.setBlackhole(on);
+  }
+
+  /** Reads a fencing env dump written by KILL_BY_PIDFILE. */
+  fenceEnv(fencer: string, target: string): Record<string, string> | null {
+    const f = path.join(this.dir, `fence-${fencer}-${target}.env`);
+    if (!fs.existsSync(f)) return null;
+    const env: Record<string, string> = {};
+    for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
+      const i = line.indexOf('=');
+      if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
+    }
+    return env;
+  }
+
+  /** Diagnostics for a failed assertion: each agent's last log lines. */
+  describe(): string {
+    return this.nodes
+      .map(
+        (n) =>
+          `--- ${n.id} (role ${n.agent?.role()})\n${(n.agent?.rawOutput() ?? '').split('\n').slice(-40).join('\n')}`,
+      )
+      .join('\n');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.agent?.stop().catch(() => undefined)));
+    await Promise.all(this.nodes.map((n) => n.service.stop().catch(() => undefined)));
+    await Promise.all(this.nodes.flatMap((n) => n.proxies.map((p) => p.close())));
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
