@@ -381,7 +381,14 @@ export class Elector {
       });
     }
 
-    const view = await store.viewLock(this.lockWatcher(s));
+    let view;
+    try {
+      view = await store.viewLock(this.lockWatcher(s));
+    } catch (err) {
+      // The watch may not have been set: arm it again on the next look.
+      this.lockWatchArmed = false;
+      throw err;
+    }
 
     // 4. Not competing: give everything up.
     if (!this.electable) {
@@ -706,6 +713,16 @@ export class Elector {
     }
     if (!(await this.store.clusterExists())) {
       this.log.error(`cluster not initialised: ${this.opts.paths.cluster} does not exist (run hafc init)`);
+    } else if (this.opts.acl) {
+      const problems = await this.store.aclProblems();
+      if (problems.length) {
+        this.log.error(
+          `the ACL of ${this.opts.paths.cluster} does not protect the cluster: ${problems.join('; ')}`,
+          {
+            fix: 'hafc init --force --yes with zookeeper.auth set recreates it with the right ACL',
+          },
+        );
+      }
     }
     return s;
   }

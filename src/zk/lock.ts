@@ -12,7 +12,7 @@ import {
   type LockRecord,
   type MemberRecord,
 } from './records.js';
-import type { Acl, Stat, Watcher, ZkSession } from './types.js';
+import { Perm, type Acl, type Stat, type Watcher, type ZkSession } from './types.js';
 
 export const PERSISTENT_OWNER = '0000000000000000';
 
@@ -34,16 +34,42 @@ export class ClusterStore {
     return (await this.session.exists(this.paths.cluster)) !== null;
   }
 
-  /** `hafc init`: the persistent skeleton. Idempotent. */
+  /**
+   * `hafc init`: the persistent skeleton. Idempotent. The root (e.g. /hafc) stays open so that
+   * clusters with different credentials can share it; the cluster's own subtree gets our ACL.
+   */
   async ensureLayout(): Promise<void> {
-    await this.session.mkdirp(this.paths.members, this.acl);
-    for (const p of [this.paths.control, this.paths.history]) {
+    const parent = this.paths.cluster.slice(0, this.paths.cluster.lastIndexOf('/'));
+    if (parent) await this.session.mkdirp(parent);
+    for (const p of [this.paths.cluster, this.paths.members, this.paths.control, this.paths.history]) {
       try {
         await this.session.create(p, null, { mode: 'persistent', acl: this.acl });
       } catch (err) {
         if (!(err instanceof ZkError && err.zkCode === 'NODE_EXISTS')) throw err;
       }
     }
+  }
+
+  /**
+   * With digest auth configured: the cluster znode must let only our credentials change anything.
+   * Returns what is wrong (empty when fine).
+   */
+  async aclProblems(): Promise<string[]> {
+    if (!this.acl) return [];
+    const { acl } = await this.session.getACL(this.paths.cluster);
+    const problems: string[] = [];
+    const writeBits = Perm.WRITE | Perm.CREATE | Perm.DELETE | Perm.ADMIN;
+    for (const entry of acl) {
+      const ours = this.acl.some((a) => a.scheme === entry.scheme && a.id === entry.id);
+      if (!ours && (entry.perms & writeBits) !== 0) {
+        problems.push(`${entry.scheme}:${entry.id} may change it (perms ${entry.perms})`);
+      }
+    }
+    const digest = this.acl.find((a) => a.scheme === 'digest');
+    if (digest && !acl.some((a) => a.scheme === 'digest' && a.id === digest.id)) {
+      problems.push(`our credentials (${digest.id.split(':')[0]}) have no entry`);
+    }
+    return problems;
   }
 
   private classify(stat: Stat): LockView {

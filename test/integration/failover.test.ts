@@ -268,6 +268,41 @@ describe('failover with real agents on a real ZooKeeper', () => {
     resource.assertNoViolations();
   });
 
+  it('with zookeeper.auth every cluster znode is writable only with the credentials', async () => {
+    cluster = await start({ zkAuth: 'hafc:s3cret-pw' });
+    const first = await cluster.waitForActive();
+    const base = `/hafc/${cluster.cluster}`;
+    const { openSession } = await import('../../src/zk/session.js');
+    const { ZkError } = await import('../../src/errors.js');
+    const s = await openSession({
+      connect: zk.connectString(),
+      sessionTimeoutMs: 4000,
+      requestTimeoutMs: 2000,
+    });
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (err: unknown) => (err instanceof ZkError ? err.zkCode : String(err)),
+      );
+    try {
+      // Readable by anyone (hafc status from any host), changeable by nobody else.
+      expect(await s.exists(`${base}/lock`)).not.toBeNull();
+      expect(await code(s.getData(`${base}/breadcrumb`))).toBe('ok');
+      expect(await code(s.remove(`${base}/lock`, -1))).toBe('NO_AUTH');
+      expect(await code(s.setData(`${base}/breadcrumb`, Buffer.from('x'), -1))).toBe('NO_AUTH');
+      expect(await code(s.create(`${base}/members/intruder`, null))).toBe('NO_AUTH');
+      const { acl } = await s.getACL(`${base}/lock`);
+      expect(acl.map((a) => `${a.scheme}:${a.id.split(':')[0]}:${a.perms}`).sort()).toEqual([
+        'digest:hafc:31',
+        'world:anyone:1',
+      ]);
+    } finally {
+      await s.close();
+    }
+    expect(first.agent!.find((l) => l.msg.includes('does not protect the cluster'))).toBeUndefined();
+    resource.assertNoViolations();
+  });
+
   it('a noFailover node never takes the lock', async () => {
     cluster = await start({ noFailover: ['nn2'] });
     const nn1 = cluster.node('nn1');

@@ -36,6 +36,8 @@ export interface HaClusterOptions {
    * be partitioned (silently blackholed) from the ensemble.
    */
   ownProxies?: boolean;
+  /** Digest credentials "user:password": written to a file and set as zookeeper.auth. */
+  zkAuth?: string;
   /** Extra top-level YAML appended to every config. */
   extraYaml?: (id: string) => string;
 }
@@ -97,6 +99,7 @@ export class HaCluster {
       `  sessionTimeoutMs: ${o.sessionTimeoutMs ?? 4000}`,
       `  requestTimeoutMs: 1000`,
       `  onConnectionLoss: ${o.policy ?? 'demote'}`,
+      ...(o.zkAuth ? [`  auth: { scheme: digest, credentialsFile: ${this.credentialsFile()} }`] : []),
       'health: { intervalMs: 200, timeoutMs: 300, fall: 2, rise: 1 }',
       'service:',
       '  agent: http',
@@ -111,6 +114,12 @@ export class HaCluster {
       'log: { level: debug, format: json }',
       o.extraYaml?.(id) ?? '',
     ].join('\n');
+  }
+
+  private credentialsFile(): string {
+    const f = path.join(this.dir, 'zk.secret');
+    if (!fs.existsSync(f)) fs.writeFileSync(f, `${this.opts.zkAuth}\n`, { mode: 0o600 });
+    return f;
   }
 
   node(id: string): HaNode {
