@@ -5,13 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from './demo-service-proc.js';
 import { waitFor } from './wait.js';
 
 export type LogLine = Record<string, unknown> & { msg: string; level: string };
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const hafcBin = path.join(repoRoot, 'dist/src/cli/main.js');
+// Runs from source (test/support) and compiled (dist/test/support, the benchmark): find the root.
+export const hafcBin = path.join(repoRoot(), 'dist/src/cli/main.js');
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {

@@ -103,7 +103,7 @@ export async function killAllDemoServices(): Promise<void> {
   );
 }
 
-function repoRoot(): string {
+export function repoRoot(): string {
   // Runs both from source (test/support) and compiled (dist/test/support): walk up to package.json.
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
