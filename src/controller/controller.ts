@@ -7,8 +7,8 @@
  *   interleave.
  * - Reconcile: on every health interval the service's own report is compared with our belief. A
  *   service that says active while we do not hold the lock is demoted; a service that says standby
- *   while we hold the lock (and the lease) is promoted again with the same epoch - Hadoop's "both
- *   standby" state cannot persist here.
+ *   while we hold the lock makes us give the lock up and compete again, so it is promoted anew with
+ *   a fresh epoch (by us or by a peer) - Hadoop's "both standby" state cannot persist here.
  */
 import type { Clock } from '../clock.js';
 import type { HafcConfig } from '../config/types.js';
@@ -271,13 +271,9 @@ export class Controller {
         if (reported === 'active' && !this.elector.serviceShouldBeActive()) {
           this.log.warn('service reports active but this node does not hold the lock: demoting it');
           await this.toStandby('service reported active while this node is not the elected active');
-        } else if (reported === 'standby' && this.elector.mayBeActive()) {
-          const signal = this.elector.activeSignal();
-          if (!signal) return;
-          this.log.warn('service reports standby while this node holds the lock: promoting it again');
-          await this.toActive(epoch, 'service reported standby while this node holds the lock', signal).catch(
-            () => undefined,
-          );
+        } else if (reported === 'standby' && this.elector.getState() === 'ACTIVE') {
+          this.log.warn('service reports standby while this node holds the lock: re-running the election');
+          this.elector.serviceLostActive('service reported standby while this node held the lock');
         }
       });
     } catch (err) {

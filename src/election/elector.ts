@@ -115,6 +115,7 @@ export class Elector {
   /** policy hold: the session was lost while active; the service was left active on purpose. */
   private holdingService = false;
   private lastForeignLog = -Infinity;
+  private serviceLost: string | null = null;
   /** Ids of sessions this agent has abandoned (bounded: only the recent ones can still hold a lock). */
   private readonly ownPastSessions = new Set<string>();
   private readonly log: Logger;
@@ -155,7 +156,10 @@ export class Elector {
     return this.epoch;
   }
 
-  /** True while this node may act as active: it holds the lock and, under `demote`, the lease. */
+  /**
+   * True while this node may act as active: it holds the lock and, under `demote`, the lease.
+   * (What GET /active must answer: a load balancer must stop routing here the moment it is false.)
+   */
   mayBeActive(): boolean {
     if (this.state !== 'ACTIVE') return false;
     if (this.opts.policy === 'hold') return true;
@@ -167,9 +171,14 @@ export class Elector {
     return this.state === 'ACTIVE' || this.holdingService;
   }
 
-  /** Aborted when this node's activation ends (lease expiry, demotion, stop); null when not active. */
-  activeSignal(): AbortSignal | null {
-    return this.state === 'ACTIVE' ? (this.activation?.signal ?? null) : null;
+  /**
+   * The service stopped being active behind our back (it reports standby while we hold the lock).
+   * The elector demotes cleanly, gives the lock up and competes again: a re-promotion is a new
+   * activation with a new epoch, never a replay of the old one.
+   */
+  serviceLostActive(reason: string): void {
+    this.serviceLost = reason;
+    this.kick();
   }
 
   /** Runs `fn` exclusively with every role change the elector makes. */
@@ -350,6 +359,12 @@ export class Elector {
       await this.demote(
         'ZooKeeper lease expired (no reply within sessionTimeout - margin - to-standby timeout)',
       );
+    }
+
+    if (this.serviceLost !== null) {
+      const reason = this.serviceLost;
+      this.serviceLost = null;
+      if (this.state === 'ACTIVE') await this.demote(reason);
     }
 
     // 2. A session we can use.

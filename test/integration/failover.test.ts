@@ -147,6 +147,56 @@ describe('failover with real agents on a real ZooKeeper', () => {
     resource.assertNoViolations();
   });
 
+  it('"both standby" cannot persist: a service demoted behind the agent\'s back is re-elected with a new epoch', async () => {
+    cluster = await start();
+    const first = await cluster.waitForActive();
+    const { epoch } = await first.service.role();
+    // Someone (an operator, a crash-restart of the service) demotes the active service directly.
+    expect((await first.service.setRole('standby', epoch, 'operator')).status).toBe(200);
+    const next = await waitFor(
+      'an active service again, with a new epoch',
+      () => {
+        const h = resource.holder();
+        return h && h.epoch > BigInt(epoch) ? h : null;
+      },
+      { timeoutMs: 15_000 },
+    );
+    expect(next.epoch).toBeGreaterThan(BigInt(epoch));
+    expect(
+      first.agent!.find((l) => l.msg.startsWith('service reports standby while this node holds the lock')),
+    ).toBeDefined();
+    resource.assertNoViolations();
+  });
+
+  it("a standby service promoted behind the agent's back is demoted by its agent", async () => {
+    // This test makes a split brain on purpose (by hand), so its services report elsewhere.
+    const scratch = await SharedResource.start();
+    try {
+      cluster = await start({ resource: scratch });
+      const first = await cluster.waitForActive();
+      const other = cluster.nodes.find((n) => n.id !== first.id)!;
+      await other.agent!.waitForRole('standby');
+      expect((await other.service.setRole('active', '9223372036854775807', 'operator')).status).toBe(200);
+      await other.agent!.waitForLog(
+        'the demotion of its service',
+        (l) => l.msg === 'service reports active but this node does not hold the lock: demoting it',
+      );
+      await waitFor(
+        'the hand-promoted service to be standby again',
+        async () => (await other.service.role()).role === 'standby',
+        {
+          timeoutMs: 10_000,
+        },
+      );
+      expect(other.agent!.role()).toBe('standby');
+      expect((await first.service.role()).role).toBe('active');
+    } finally {
+      await cluster?.stop();
+      cluster = null;
+      await scratch.close();
+    }
+  });
+
   it('the fencing script gets the target in HAFC_TARGET_* and ZKFC variable names', async () => {
     cluster = await start({ fencingMethods: () => [`- shell: ${JSON.stringify(KILL_BY_PIDFILE)}`] });
     const first = await cluster.waitForActive();
