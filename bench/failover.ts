@@ -26,7 +26,6 @@
  *
  * This is a measurement tool: it asserts nothing about how fast anything is.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -122,45 +121,14 @@ function summarize(samples: number[]): Summary | null {
 
 // --- process hygiene -------------------------------------------------------------------------
 
-/**
- * The support classes kill their children from this process's 'exit' handler, ZooKeeper JVMs
- * and demo services also have their own nets against a SIGKILLed parent, but an agent has none:
- * a tiny watchdog per agent holds a pipe from us and kills the agent when the pipe hits EOF, after
- * checking that the pid still runs the agent's config (no recycled pid is ever hit).
- */
-function agentWatchdog(pid: number, marker: string): ChildProcess | undefined {
-  const script =
-    'read -r _ignored; ' +
-    'if tr "\\0" " " < "/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"; then kill -9 "$1"; fi';
-  try {
-    const wd = spawn('/bin/sh', ['-c', script, 'hafc-bench-watchdog', String(pid), marker], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-      detached: true,
-    });
-    wd.on('error', () => {});
-    wd.stdin?.on('error', () => {});
-    wd.unref();
-    (wd.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-    return wd;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A started cluster with its checker and the watchdogs of its agents. */
+/** A started cluster with its checker. */
 class Trial {
-  private readonly watchdogs: ChildProcess[] = [];
   private stopping: Promise<void> | undefined;
 
   private constructor(
     readonly resource: SharedResource,
     readonly cluster: HaCluster,
-  ) {
-    for (const n of cluster.nodes) {
-      const wd = n.agent ? agentWatchdog(n.agent.pid, n.configFile) : undefined;
-      if (wd) this.watchdogs.push(wd);
-    }
-  }
+  ) {}
 
   static async start(ensemble: ZkEnsemble, name: string, sessionTimeoutMs: number): Promise<Trial> {
     const resource = await SharedResource.start();
@@ -195,7 +163,7 @@ class Trial {
     return `${this.cluster.describe()}\n--- shared resource history\n${this.resource.describeHistory()}`;
   }
 
-  /** Idempotent: agents (SIGTERM, then SIGKILL), services, checker, watchdogs. */
+  /** Idempotent: agents (SIGTERM, then SIGKILL), services, checker. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       try {
@@ -204,7 +172,6 @@ class Trial {
         await this.resource.close();
         // Counted once the cluster is gone, so nothing it did after the measurement is missed.
         violations.push(...this.resource.violations);
-        for (const wd of this.watchdogs) wd.stdin?.end();
         live.delete(this);
       }
     })();

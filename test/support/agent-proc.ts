@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './demo-service-proc.js';
+import { startWatchdog } from './watchdog.js';
 import { waitFor } from './wait.js';
 
 export type LogLine = Record<string, unknown> & { msg: string; level: string };
@@ -33,11 +34,15 @@ export class AgentProc {
   private constructor(
     readonly id: string,
     readonly child: ChildProcess,
+    marker: string,
   ) {
     live.add(child);
+    // If this process dies by SIGKILL no exit handler runs; the watchdog still kills the agent.
+    const watchdog = child.pid ? startWatchdog(child.pid, marker, 'hafc-agent-watchdog') : undefined;
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         live.delete(child);
+        watchdog?.stdin?.end();
         this.exitInfo = { code, signal };
         resolve({ code, signal });
       });
@@ -68,7 +73,7 @@ export class AgentProc {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });
-    return new AgentProc(id, child);
+    return new AgentProc(id, child, configFile);
   }
 
   get pid(): number {

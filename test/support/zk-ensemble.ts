@@ -16,6 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { TcpProxy } from './tcp-proxy.js';
+import { startWatchdog } from './watchdog.js';
 import { waitFor } from './wait.js';
 
 const JAVA = process.env.HAFC_TEST_JAVA ?? 'java';
@@ -390,7 +391,7 @@ export class ZkServer {
       cmd: [JAVA, ...args].join(' '),
       startedAt: new Date().toISOString(),
     });
-    this.watchdog = startWatchdog(pid, this.configFile);
+    this.watchdog = startWatchdog(pid, this.configFile, 'hafc-zk-watchdog');
   }
 
   /** Send `signal` (default SIGKILL) and resolve once the process has exited. */
@@ -478,31 +479,6 @@ export class ZkServer {
   private async waitExit(timeoutMs: number, what: string): Promise<void> {
     if (!(await settlesWithin(this.exited, timeoutMs)))
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-  }
-}
-
-/**
- * The watchdog only reads its stdin; EOF means the process holding the other end (us) is gone.
- * It checks the marker in /proc before killing, so a recycled pid is never hit.
- */
-function startWatchdog(pid: number, marker: string): ChildProcess | undefined {
-  const script =
-    'read -r _ignored; ' +
-    'if tr "\\0" " " < "/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"; then kill -9 "$1"; fi';
-  try {
-    const wd = spawn('/bin/sh', ['-c', script, 'hafc-zk-watchdog', String(pid), marker], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-      // Own process group: a Ctrl-C aimed at the test run must not kill the watchdog first.
-      detached: true,
-    });
-    wd.on('error', () => {});
-    wd.stdin?.on('error', () => {});
-    // Neither the watchdog nor its pipe may keep the test process alive.
-    wd.unref();
-    (wd.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-    return wd;
-  } catch {
-    return undefined;
   }
 }
 
