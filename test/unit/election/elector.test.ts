@@ -1,0 +1,1158 @@
+/**
+ * Deterministic tests of the ActiveStandbyElector on an in-memory ZooKeeper and a fake clock.
+ *
+ * Time moves only through `world.advance*` / `world.until`, which step the FakeClock and let every
+ * pending microtask run between steps (setImmediate, never a real sleep). Callbacks are recorders
+ * whose behaviour each test sets (resolve, reject, or hang until a gate opens or the signal aborts),
+ * and every call is stamped with the fake time at which it happened.
+ *
+ * Timing used throughout: negotiated session timeout T = 4000 ms, safety margin 1000 ms, to-standby
+ * timeout 1000 ms, so the lease budget is 2000 ms after the last answered request was sent.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { FakeClock } from '../../../src/clock.js';
+import { Elector, type ElectorCallbacks, type ElectorState } from '../../../src/election/elector.js';
+import { ZkError } from '../../../src/errors.js';
+import { createLogger } from '../../../src/log.js';
+import type { FenceTarget } from '../../../src/service/agent.js';
+import { clusterPaths } from '../../../src/zk/paths.js';
+import {
+  FORMAT_VERSION,
+  encodeRecord,
+  type BreadcrumbRecord,
+  type MemberRecord,
+} from '../../../src/zk/records.js';
+import { FakeZkServer, type FakeZkSession, type Hold, type HoldMatch } from '../../support/fake-zk.js';
+
+const paths = clusterPaths('/hafc', 'ns1');
+const T = 4000;
+const MARGIN = 1000;
+const TO_STANDBY = 1000;
+const LEASE = T - MARGIN - TO_STANDBY;
+const BACKOFF = 3000;
+const GRACE = 2000;
+
+// ---- harness -------------------------------------------------------------------------------
+
+interface Gate<V> {
+  promise: Promise<V>;
+  resolve(v: V): void;
+  reject(err: unknown): void;
+}
+
+/** Rejects with the signal's reason once it aborts; otherwise behaves like `p`. */
+function abortable<V>(p: Promise<V>, signal: AbortSignal): Promise<V> {
+  return new Promise<V>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    p.then(resolve, reject);
+  });
+}
+
+interface Call {
+  at: number;
+  args: unknown[];
+}
+
+interface NodeOptions {
+  policy?: 'demote' | 'hold';
+  priority?: number;
+  noFailover?: boolean;
+}
+
+type Behaviour = {
+  becomeActive: ElectorCallbacks['becomeActive'];
+  becomeStandby: ElectorCallbacks['becomeStandby'];
+  enterNeutralMode: ElectorCallbacks['enterNeutralMode'];
+  fenceOldActive: ElectorCallbacks['fenceOldActive'];
+};
+
+function defaultBehaviour(): Behaviour {
+  return {
+    becomeActive: async () => {},
+    becomeStandby: async () => {},
+    enterNeutralMode: async () => true,
+    fenceOldActive: async () => true,
+  };
+}
+
+class TestNode {
+  readonly host: string;
+  readonly port: number;
+  readonly sessions: FakeZkSession[] = [];
+  readonly logs: string[] = [];
+  readonly timeline = new Map<string, Call[]>();
+  /** What each callback does; tests replace entries. */
+  behave: Behaviour = defaultBehaviour();
+  /** false = this host cannot reach ZooKeeper: openSession fails. */
+  reachable = true;
+  readonly cb;
+  readonly elector: Elector;
+
+  constructor(
+    private readonly world: World,
+    readonly id: string,
+    n: number,
+    opts: NodeOptions,
+  ) {
+    this.host = `10.0.0.${n}`;
+    this.port = 8000 + n;
+    const rec =
+      <A extends unknown[]>(name: string) =>
+      (...args: A) => {
+        const list = this.timeline.get(name) ?? [];
+        list.push({ at: world.clock.now(), args });
+        this.timeline.set(name, list);
+      };
+    const onBecomeActive = rec<Parameters<Behaviour['becomeActive']>>('becomeActive');
+    const onBecomeStandby = rec<[string]>('becomeStandby');
+    const onNeutral = rec<[string, boolean]>('enterNeutralMode');
+    const onFence = rec<Parameters<Behaviour['fenceOldActive']>>('fenceOldActive');
+    const onState = rec<[ElectorState, ElectorState, string, bigint | null]>('state');
+    const onFailed = rec<[string]>('activationFailed');
+    this.cb = {
+      becomeActive: vi.fn<ElectorCallbacks['becomeActive']>((epoch, reason, signal) => {
+        onBecomeActive(epoch, reason, signal);
+        return this.behave.becomeActive(epoch, reason, signal);
+      }),
+      becomeStandby: vi.fn<ElectorCallbacks['becomeStandby']>((reason) => {
+        onBecomeStandby(reason);
+        return this.behave.becomeStandby(reason);
+      }),
+      enterNeutralMode: vi.fn<ElectorCallbacks['enterNeutralMode']>((reason, demote) => {
+        onNeutral(reason, demote);
+        return this.behave.enterNeutralMode(reason, demote);
+      }),
+      fenceOldActive: vi.fn<ElectorCallbacks['fenceOldActive']>((target, epoch, signal) => {
+        onFence(target, epoch, signal);
+        return this.behave.fenceOldActive(target, epoch, signal);
+      }),
+      onStateChange: vi.fn<NonNullable<ElectorCallbacks['onStateChange']>>((next, prev, reason, epoch) =>
+        onState(next, prev, reason, epoch),
+      ),
+      onActivationFailed: vi.fn<NonNullable<ElectorCallbacks['onActivationFailed']>>((reason) =>
+        onFailed(reason),
+      ),
+    };
+    this.elector = new Elector({
+      cluster: 'ns1',
+      node: {
+        id,
+        host: this.host,
+        port: this.port,
+        priority: opts.priority ?? 1,
+        noFailover: opts.noFailover ?? false,
+        control: `127.0.0.1:${9000 + n}`,
+      },
+      paths,
+      openSession: async () => {
+        if (!this.reachable) {
+          throw new ZkError('CONNECT_TIMEOUT', `could not open a ZooKeeper session (host ${id} partitioned)`);
+        }
+        const s = await world.server.open({ negotiatedTimeoutMs: T });
+        this.sessions.push(s);
+        return s;
+      },
+      policy: opts.policy ?? 'demote',
+      safetyMarginMs: MARGIN,
+      toStandbyTimeoutMs: TO_STANDBY,
+      backoffMs: BACKOFF,
+      priorityGraceMs: GRACE,
+      agentVersion: 'test',
+      health: () => 'HEALTHY',
+      clock: world.clock,
+      logger: createLogger({ level: 'debug', write: (line) => this.logs.push(line) }),
+      callbacks: this.cb,
+    });
+  }
+
+  start(electable = true): void {
+    this.elector.setElectable(electable, electable ? 'health HEALTHY' : 'health UNHEALTHY');
+    this.elector.start();
+  }
+
+  session(): FakeZkSession {
+    const s = this.sessions.at(-1);
+    if (!s) throw new Error(`${this.id} has no session yet`);
+    return s;
+  }
+
+  calls(name: string): Call[] {
+    return this.timeline.get(name) ?? [];
+  }
+
+  /** States entered, in order, with their epochs. */
+  states(): { state: ElectorState; epoch: bigint | null; reason: string }[] {
+    return this.calls('state').map((c) => ({
+      state: c.args[0] as ElectorState,
+      reason: c.args[2] as string,
+      epoch: c.args[3] as bigint | null,
+    }));
+  }
+
+  /** The abort signal handed to the latest becomeActive (the activation's own signal). */
+  activationSignal(): AbortSignal {
+    const call = this.cb.becomeActive.mock.calls.at(-1);
+    if (!call) throw new Error(`${this.id} was never asked to become active`);
+    return call[2];
+  }
+
+  /** Demotion requests (enterNeutralMode with demote = true). */
+  demotions(): Call[] {
+    return this.calls('enterNeutralMode').filter((c) => c.args[1] === true);
+  }
+
+  /** The host loses ZooKeeper: its session is suspended and no new one can be opened. */
+  partition(): void {
+    this.reachable = false;
+    if (this.session().state === 'connected') this.session().suspend();
+  }
+}
+
+class World {
+  readonly clock = new FakeClock();
+  readonly server = new FakeZkServer(this.clock);
+  readonly nodes: TestNode[] = [];
+  private readonly gates: Gate<unknown>[] = [];
+  private readonly holds: Hold[] = [];
+
+  constructor() {
+    // What `hafc init` creates.
+    for (const p of [paths.members, paths.control, paths.history]) this.server.mkdirp(p);
+  }
+
+  node(id: string, opts: NodeOptions = {}): TestNode {
+    const n = new TestNode(this, id, this.nodes.length + 1, opts);
+    this.nodes.push(n);
+    return n;
+  }
+
+  gate<V = void>(): Gate<V> {
+    let resolve!: (v: V) => void;
+    let reject!: (err: unknown) => void;
+    const promise = new Promise<V>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const g = { promise, resolve, reject };
+    this.gates.push(g as Gate<unknown>);
+    return g;
+  }
+
+  hold(match: HoldMatch): Hold {
+    const h = this.server.hold(match);
+    this.holds.push(h);
+    return h;
+  }
+
+  /** Lets every pending microtask (and the chains they start) run; time does not move. */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+    // A retry loop that never waits would spin here forever; the fake parks it and says so.
+    if (this.server.storm) throw new Error(this.server.storm);
+  }
+
+  /** Moves the fake clock to `t` in steps of `step` ms, settling after each. */
+  async advanceTo(t: number, step = 10): Promise<void> {
+    await this.settle();
+    while (this.clock.now() < t) {
+      await this.clock.advance(Math.min(step, t - this.clock.now()));
+      await this.settle();
+    }
+  }
+
+  advance(ms: number, step = 10): Promise<void> {
+    return this.advanceTo(this.clock.now() + ms, step);
+  }
+
+  /** Polls `cond` between clock steps; fails after `maxMs` of fake time. */
+  async until(
+    what: string,
+    cond: () => boolean,
+    opts: { step?: number; maxMs?: number } = {},
+  ): Promise<void> {
+    const step = opts.step ?? 10;
+    const maxMs = opts.maxMs ?? 30_000;
+    const start = this.clock.now();
+    for (;;) {
+      await this.settle();
+      if (cond()) return;
+      if (this.clock.now() - start >= maxMs) {
+        throw new Error(`not reached within ${maxMs} ms of fake time: ${what}`);
+      }
+      await this.clock.advance(step);
+    }
+  }
+
+  lockStat() {
+    return this.server.get(paths.lock)?.stat ?? null;
+  }
+
+  record<R>(path: string): R | null {
+    const n = this.server.get(path);
+    return n?.data ? (JSON.parse(n.data.toString('utf8')) as R) : null;
+  }
+
+  /** Stops every elector (unblocking anything a failed test left hanging first). */
+  async dispose(): Promise<void> {
+    if (this.server.storm) return; // parked requests never settle: stopping would hang
+    for (const h of this.holds) h.release();
+    for (const g of this.gates) g.resolve(undefined);
+    for (const n of this.nodes) n.behave = defaultBehaviour();
+    let done = false;
+    const all = Promise.all(this.nodes.map((n) => n.elector.stop())).then(() => {
+      done = true;
+    });
+    await this.until('every elector stopped', () => done, { maxMs: 60_000 });
+    await all;
+  }
+}
+
+/** lost, or already closed by the elector that noticed the loss. */
+function gone(s: FakeZkSession): boolean {
+  return s.state === 'lost' || s.state === 'closed';
+}
+
+function member(id: string, priority: number, health = 'HEALTHY', noFailover = false): MemberRecord {
+  return {
+    formatVersion: FORMAT_VERSION,
+    kind: 'member',
+    cluster: 'ns1',
+    id,
+    host: `10.0.1.${priority}`,
+    port: 7000,
+    priority,
+    noFailover,
+    health,
+    role: 'STANDBY',
+    epoch: '0',
+    agentVersion: 'test',
+    control: '127.0.0.1:9999',
+    updatedAt: new Date(0).toISOString(),
+  };
+}
+
+let worlds: World[] = [];
+
+function world(): World {
+  const w = new World();
+  worlds.push(w);
+  return w;
+}
+
+afterEach(async () => {
+  const ws = worlds;
+  worlds = [];
+  for (const w of ws) await w.dispose();
+});
+
+// ---- the fake itself ------------------------------------------------------------------------
+
+describe('FakeZkServer (the test double the elector tests rely on)', () => {
+  it('orders zxids, owns ephemerals by session, fires one-shot watches of other sessions on expiry', async () => {
+    const w = world();
+    const s1 = await w.server.open();
+    const s2 = await w.server.open();
+    expect(s1.sessionId).toMatch(/^[0-9a-f]{16}$/);
+    expect(s1.sessionId).not.toBe(s2.sessionId);
+    expect(s2.generation).toBeGreaterThan(s1.generation);
+
+    await s1.create(paths.lock, Buffer.from('x'), { mode: 'ephemeral' });
+    const stat = (await s2.exists(paths.lock))!;
+    expect(stat.ephemeralOwner).toBe(s1.sessionId);
+    await expect(s2.create(paths.lock, null, { mode: 'ephemeral' })).rejects.toMatchObject({
+      zkCode: 'NODE_EXISTS',
+    });
+    await expect(s2.remove(paths.lock, stat.version + 1)).rejects.toMatchObject({ zkCode: 'BAD_VERSION' });
+    await expect(s2.remove(paths.members, -1)).resolves.toBeUndefined();
+    await expect(s2.remove('/hafc', -1)).rejects.toMatchObject({ zkCode: 'NOT_EMPTY' });
+    await expect(s2.getData(paths.breadcrumb)).rejects.toMatchObject({ zkCode: 'NO_NODE' });
+
+    const events: string[] = [];
+    await s2.exists(paths.lock, (e) => events.push(`s2 ${e.type} ${e.path}`));
+    await s1.exists(paths.lock, (e) => events.push(`s1 ${e.type} ${e.path}`));
+    w.server.expire(s1);
+    await w.settle();
+    expect(s1.state).toBe('lost');
+    expect(w.server.get(paths.lock)).toBeNull();
+    expect(events).toEqual([`s2 deleted ${paths.lock}`]);
+    await expect(s1.exists('/')).rejects.toMatchObject({ zkCode: 'SESSION_LOST' });
+
+    await s2.create(paths.lock, null, { mode: 'ephemeral' });
+    expect((await s2.exists(paths.lock))!.czxid).toBeGreaterThan(stat.czxid);
+    expect(events).toHaveLength(1); // the watch was one-shot
+  });
+
+  it('suspended: CONNECTION_LOSS and no fresh replies; deadlines make it lost; events wait for resume', async () => {
+    const w = world();
+    const s = await w.server.open({ negotiatedTimeoutMs: T });
+    const other = await w.server.open({ negotiatedTimeoutMs: T, deadlines: false, probeIntervalMs: 0 });
+    const states: string[] = [];
+    s.on('state', (next, prev) => states.push(`${prev}->${next}`));
+    await w.advance(1500);
+    expect(s.lastReplySentAt).toBe(Math.floor(T / 3)); // the probe keeps it fresh
+    const events: string[] = [];
+    await s.exists(paths.breadcrumb, (e) => events.push(e.type));
+    s.suspend();
+    const last = s.lastReplySentAt;
+    await expect(s.exists('/')).rejects.toMatchObject({ zkCode: 'CONNECTION_LOSS' });
+    await other.create(paths.breadcrumb, null);
+    await w.advance(500);
+    expect(events).toEqual([]);
+    expect(s.lastReplySentAt).toBe(last);
+    s.resume();
+    await w.settle();
+    expect(events).toEqual(['created']);
+    s.suspend();
+    const last2 = s.lastReplySentAt;
+    await w.until('lost by its own deadline', () => s.state === 'lost');
+    expect(w.clock.now() - last2).toBeGreaterThanOrEqual(T);
+    expect(w.clock.now() - last2).toBeLessThan(T + 20);
+    expect(w.server.isAlive(s)).toBe(true); // the server was never told
+    expect(states).toEqual([
+      'connected->suspended',
+      'suspended->connected',
+      'connected->suspended',
+      'suspended->lost',
+    ]);
+  });
+});
+
+// ---- the elector ----------------------------------------------------------------------------
+
+describe('Elector: winning the lock', () => {
+  it('acquires the lock, epoch = its czxid, writes the breadcrumb before becomeActive, stays ACTIVE', async () => {
+    const w = world();
+    const a = w.node('a');
+    let inside: { lock: unknown; breadcrumb: BreadcrumbRecord | null; epoch: bigint } | null = null;
+    a.behave.becomeActive = async (epoch) => {
+      const lock = w.lockStat();
+      inside = {
+        lock: lock && { czxid: lock.czxid, owner: lock.ephemeralOwner },
+        breadcrumb: w.record<BreadcrumbRecord>(paths.breadcrumb),
+        epoch,
+      };
+    };
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+
+    const lock = w.lockStat()!;
+    expect(lock.ephemeralOwner).toBe(a.session().sessionId);
+    expect(a.elector.getEpoch()).toBe(lock.czxid);
+    expect(inside).not.toBeNull();
+    const seen = inside!;
+    expect(seen.epoch).toBe(lock.czxid);
+    expect(seen.lock).toEqual({ czxid: lock.czxid, owner: a.session().sessionId });
+    expect(seen.breadcrumb).toMatchObject({
+      kind: 'breadcrumb',
+      cluster: 'ns1',
+      id: 'a',
+      host: a.host,
+      port: a.port,
+      epoch: lock.czxid.toString(),
+    });
+    expect(a.cb.fenceOldActive).not.toHaveBeenCalled(); // no breadcrumb: nobody to fence
+    expect(a.states().at(-1)).toMatchObject({ state: 'ACTIVE', epoch: lock.czxid });
+    expect(a.elector.status()).toMatchObject({
+      state: 'ACTIVE',
+      epoch: lock.czxid.toString(),
+      electable: true,
+    });
+    expect(a.elector.mayBeActive()).toBe(true);
+    expect(a.activationSignal().aborted).toBe(false);
+    // The member record says so too.
+    await w.advance(100);
+    expect(w.record<MemberRecord>(paths.member('a'))).toMatchObject({
+      role: 'ACTIVE',
+      epoch: lock.czxid.toString(),
+    });
+
+    // A healthy link keeps the lease: nothing changes over many session timeouts.
+    await w.advance(5 * T, 50);
+    expect(a.elector.getState()).toBe('ACTIVE');
+    expect(a.elector.getEpoch()).toBe(lock.czxid);
+    expect(a.cb.becomeActive).toHaveBeenCalledTimes(1);
+    expect(a.cb.enterNeutralMode).not.toHaveBeenCalled();
+    expect(w.lockStat()?.czxid).toBe(lock.czxid);
+  });
+
+  it('not electable: never creates the lock, publishes its member record, NEUTRAL', async () => {
+    const w = world();
+    const a = w.node('a');
+    a.start(false);
+    await w.advance(3 * T, 50);
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(w.lockStat()).toBeNull();
+    expect(w.server.history.filter((h) => h.path === paths.lock)).toEqual([]);
+    expect(a.cb.becomeActive).not.toHaveBeenCalled();
+    expect(a.cb.fenceOldActive).not.toHaveBeenCalled();
+    expect(w.record<MemberRecord>(paths.member('a'))).toMatchObject({ id: 'a', role: 'NEUTRAL' });
+  });
+
+  it('becoming unelectable while ACTIVE: demotes, deletes its breadcrumb, THEN releases the lock', async () => {
+    const w = world();
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const epoch = a.elector.getEpoch()!;
+    const signal = a.activationSignal();
+    let lockDuringDemotion: string | null = null;
+    a.behave.enterNeutralMode = async () => {
+      lockDuringDemotion = w.lockStat()?.ephemeralOwner ?? null;
+      return true;
+    };
+    const mark = w.server.history.length;
+
+    a.elector.setElectable(false, 'health UNHEALTHY: check failed');
+    await w.until('lock released', () => w.lockStat() === null);
+
+    expect(a.cb.enterNeutralMode).toHaveBeenCalledTimes(1);
+    expect(a.cb.enterNeutralMode).toHaveBeenCalledWith(expect.stringContaining('no longer electable'), true);
+    expect(lockDuringDemotion).toBe(a.session().sessionId); // demoted while still holding the lock
+    expect(signal.aborted).toBe(true);
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    const changes = w.server.history.slice(mark).filter((h) => h.op === 'remove');
+    expect(changes.map((h) => [h.path, h.sessionId])).toEqual([
+      [paths.breadcrumb, a.session().sessionId],
+      [paths.lock, a.session().sessionId],
+    ]);
+    expect(w.server.get(paths.breadcrumb)).toBeNull();
+    expect(epoch).toBeGreaterThan(0n);
+
+    // And it stays out.
+    await w.advance(2 * T, 50);
+    expect(w.lockStat()).toBeNull();
+    expect(a.cb.becomeActive).toHaveBeenCalledTimes(1);
+  });
+
+  it('a to-active failure demotes, releases the lock, reports, and retries only after the back-off', async () => {
+    const w = world();
+    const a = w.node('a');
+    a.behave.becomeActive = async () => {
+      throw new Error('service refused: disk full');
+    };
+    a.start();
+    await w.until('activation failed', () => a.calls('activationFailed').length === 1);
+    const failedAt = a.calls('activationFailed')[0]!.at;
+    expect(a.calls('activationFailed')[0]!.args[0]).toContain('disk full');
+    expect(a.cb.enterNeutralMode).toHaveBeenCalledWith(expect.stringContaining('disk full'), true);
+    expect(w.lockStat()).toBeNull();
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(a.states().some((s) => s.state === 'ACTIVE')).toBe(false);
+    expect(a.elector.status().lastFailure?.reason).toContain('disk full');
+
+    a.behave.becomeActive = async () => {};
+    await w.advanceTo(failedAt + BACKOFF - 1);
+    expect(a.cb.becomeActive).toHaveBeenCalledTimes(1);
+    await w.until('a ACTIVE after the back-off', () => a.elector.getState() === 'ACTIVE');
+    expect(a.calls('becomeActive')[1]!.at).toBeGreaterThanOrEqual(failedAt + BACKOFF);
+    expect(a.calls('becomeActive')[1]!.at).toBeLessThanOrEqual(failedAt + BACKOFF + 20);
+  });
+
+  it('garbage member znodes are ignored (logged), the election goes on', async () => {
+    const w = world();
+    w.server.put(paths.member('zz'), Buffer.from([0xde, 0xad, 0xbe, 0xef]));
+    w.server.put(paths.member('yy'), '{"formatVersion":1,"kind":"lock","id":"yy"}');
+    w.server.put(paths.member('xx'), null);
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE', { maxMs: 500 });
+    const warnings = a.logs.filter((l) => l.includes('ignoring unreadable member record'));
+    expect(warnings.some((l) => l.includes(paths.member('zz')))).toBe(true);
+    expect(warnings.some((l) => l.includes(paths.member('yy')))).toBe(true);
+    expect(w.server.children(paths.members)).toEqual(['a', 'xx', 'yy', 'zz']);
+  });
+
+  it('a persistent (foreign) znode at the lock path: never ACTIVE, never deletes it', async () => {
+    const w = world();
+    w.server.put(paths.lock, 'created by hand');
+    const a = w.node('a');
+    a.start();
+    await w.advance(2 * T, 50);
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(a.cb.becomeActive).not.toHaveBeenCalled();
+    expect(a.cb.becomeStandby).not.toHaveBeenCalled();
+    expect(w.server.get(paths.lock)?.data?.toString()).toBe('created by hand');
+  });
+});
+
+describe('Elector: the service lost its active role behind our back', () => {
+  it('serviceLostActive: demotes cleanly, gives the lock up and wins again with a NEW epoch', async () => {
+    const w = world();
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const epoch1 = a.elector.getEpoch()!;
+    const signal1 = a.activationSignal();
+    const mark = w.server.history.length;
+
+    a.elector.serviceLostActive('service reported standby while this node held the lock');
+    await w.until(
+      'a ACTIVE with a new epoch',
+      () => a.elector.getEpoch() !== epoch1 && a.elector.getState() === 'ACTIVE',
+      {
+        maxMs: 500,
+      },
+    );
+
+    const epoch2 = a.elector.getEpoch()!;
+    expect(epoch2).toBeGreaterThan(epoch1);
+    expect(signal1.aborted).toBe(true);
+    expect(a.demotions()).toHaveLength(1);
+    expect(a.demotions()[0]!.args[0]).toContain('service reported standby');
+    expect(a.cb.becomeActive.mock.calls.map((c) => c[0])).toEqual([epoch1, epoch2]);
+    expect(a.cb.fenceOldActive).not.toHaveBeenCalled(); // its own breadcrumb went first
+    const changes = w.server.history
+      .slice(mark)
+      .filter((h) => h.path === paths.lock || h.path === paths.breadcrumb)
+      .map((h) => `${h.op} ${h.path}`);
+    expect(changes).toEqual([
+      `remove ${paths.breadcrumb}`,
+      `remove ${paths.lock}`,
+      `create ${paths.lock}`,
+      `create ${paths.breadcrumb}`,
+    ]);
+  });
+});
+
+describe('Elector: two nodes, failover and fencing', () => {
+  /** a ACTIVE, b STANDBY; then a's host is cut off and its session expires on the server. */
+  async function failoverSetup() {
+    const w = world();
+    const a = w.node('a');
+    const b = w.node('b');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const epochA = a.elector.getEpoch()!;
+    b.start();
+    await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
+    await w.advance(2 * T, 50);
+    return { w, a, b, epochA };
+  }
+
+  async function killA(w: World, a: TestNode): Promise<number> {
+    const sA = a.session();
+    a.partition();
+    // The client gives up after T without a reply; the server expires the session at the same
+    // moment (it heard the last request no earlier than it was sent).
+    await w.until('a lost its session', () => gone(sA));
+    w.server.expire(sA, { notice: false });
+    return w.clock.now();
+  }
+
+  it('the standby stays STANDBY (told once), then fences the breadcrumb holder and becomes ACTIVE', async () => {
+    const { w, a, b, epochA } = await failoverSetup();
+    expect(b.cb.becomeStandby).toHaveBeenCalledTimes(1);
+    expect(b.states().map((s) => s.state)).toEqual(['STANDBY']);
+    expect(w.server.history.some((h) => h.path === paths.lock && h.sessionId === b.session().sessionId)).toBe(
+      false,
+    );
+    expect(b.cb.fenceOldActive).not.toHaveBeenCalled();
+
+    const expiredAt = await killA(w, a);
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE');
+
+    const epochB = b.elector.getEpoch()!;
+    expect(epochB).toBeGreaterThan(epochA);
+    expect(w.lockStat()).toMatchObject({ czxid: epochB, ephemeralOwner: b.session().sessionId });
+    expect(b.cb.fenceOldActive).toHaveBeenCalledTimes(1);
+    const [target, fenceEpoch, signal] = b.cb.fenceOldActive.mock.calls[0]!;
+    expect(target).toEqual({
+      id: 'a',
+      host: a.host,
+      port: a.port,
+      address: `${a.host}:${a.port}`,
+      epoch: epochA,
+    } satisfies FenceTarget);
+    expect(fenceEpoch).toBe(epochB);
+    expect(signal.aborted).toBe(false);
+    // Fencing came before the breadcrumb changed hands and before b's service went active.
+    expect(b.calls('fenceOldActive')[0]!.at).toBeLessThanOrEqual(b.calls('becomeActive')[0]!.at);
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'b', epoch: epochB.toString() });
+    // Failover was driven by the lock watch, not by a periodic recheck.
+    expect(b.calls('becomeActive')[0]!.at - expiredAt).toBeLessThanOrEqual(20);
+    // The old active had stood its service down (lease) before the new one went active.
+    expect(a.demotions().length).toBe(1);
+    expect(a.demotions()[0]!.at).toBeLessThan(b.calls('becomeActive')[0]!.at);
+    expect(a.elector.getState()).toBe('NEUTRAL');
+  });
+
+  it('fencing fails: not promoted, lock released, reason names the target, back-off before the retry', async () => {
+    const { w, a, b, epochA } = await failoverSetup();
+    b.behave.fenceOldActive = async () => false;
+    await killA(w, a);
+    await w.until('b gave up', () => b.calls('activationFailed').length === 1);
+
+    const failedAt = b.calls('activationFailed')[0]!.at;
+    const reason = b.calls('activationFailed')[0]!.args[0] as string;
+    expect(reason).toContain('previous active a ');
+    expect(reason).toContain(`epoch ${epochA}`);
+    expect(b.cb.becomeActive).not.toHaveBeenCalled();
+    expect(b.elector.getState()).toBe('NEUTRAL');
+    expect(w.lockStat()).toBeNull();
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'a', epoch: epochA.toString() });
+    expect(b.elector.status().backoffRemainingMs).toBe(BACKOFF);
+
+    await w.advanceTo(failedAt + BACKOFF - 1);
+    expect(b.cb.fenceOldActive).toHaveBeenCalledTimes(1);
+    expect(w.lockStat()).toBeNull();
+
+    b.behave.fenceOldActive = async () => true;
+    await w.until('b retried', () => b.cb.fenceOldActive.mock.calls.length === 2);
+    expect(b.calls('fenceOldActive')[1]!.at).toBeGreaterThanOrEqual(failedAt + BACKOFF);
+    expect(b.calls('fenceOldActive')[1]!.at).toBeLessThanOrEqual(failedAt + BACKOFF + 20);
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE');
+    expect(b.cb.fenceOldActive.mock.calls[1]![0].id).toBe('a');
+  });
+
+  it('a fence that throws is a failed fence too: reported, lock released, back-off before the retry', async () => {
+    const { w, a, b } = await failoverSetup();
+    // A fencing method with a bug: it throws instead of answering false, every time.
+    b.behave.fenceOldActive = async () => {
+      throw new Error('fencing method crashed');
+    };
+    await killA(w, a);
+    await w.until('b tried to fence', () => b.cb.fenceOldActive.mock.calls.length >= 1);
+    const firstAt = b.calls('fenceOldActive')[0]!.at;
+    expect(b.cb.onActivationFailed).toHaveBeenCalledTimes(1);
+    expect(b.calls('activationFailed')[0]!.args[0]).toContain('a');
+    expect(w.lockStat()).toBeNull();
+    await w.advanceTo(firstAt + BACKOFF - 1);
+    expect(b.cb.fenceOldActive).toHaveBeenCalledTimes(1);
+    expect(b.cb.becomeActive).not.toHaveBeenCalled();
+    expect(b.elector.getState()).toBe('NEUTRAL');
+  });
+
+  it('stop() of the ACTIVE node: demotes, deletes its breadcrumb, closes the session; the lock is gone at once', async () => {
+    const { w, a, b } = await failoverSetup();
+    const sA = a.session();
+    const before = w.clock.now();
+    let stopped = false;
+    void a.elector.stop().then(() => {
+      stopped = true;
+    });
+    await w.settle();
+    expect(stopped).toBe(true);
+    expect(w.clock.now()).toBe(before);
+    expect(sA.state).toBe('closed');
+    expect(a.cb.enterNeutralMode).toHaveBeenCalledWith('agent stopping', true);
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    // Its breadcrumb went first (it stood down cleanly), then its lock went with the session, and
+    // all of it without the clock moving.
+    const ofA = w.server.history.filter((h) => h.sessionId === sA.sessionId && h.op === 'remove');
+    expect(ofA.map((h) => [h.path, h.cause ?? 'request', h.at])).toEqual([
+      [paths.breadcrumb, 'request', before],
+      [paths.member('a'), 'closed', before],
+      [paths.lock, 'closed', before],
+    ]);
+    // The standby takes over at once and need not fence a node that stood down cleanly.
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE', { maxMs: 100 });
+    expect(b.cb.fenceOldActive).not.toHaveBeenCalled();
+  });
+});
+
+describe('Elector: breadcrumb edge cases', () => {
+  it('an unreadable breadcrumb: refuses to promote, the reason names the znode', async () => {
+    const w = world();
+    w.server.put(paths.breadcrumb, Buffer.from([0xff, 0x00, 0x7b, 0x13]));
+    const a = w.node('a');
+    a.start();
+    await w.until('activation failed', () => a.calls('activationFailed').length === 1);
+    expect(a.calls('activationFailed')[0]!.args[0]).toContain(paths.breadcrumb);
+    expect(a.cb.fenceOldActive).not.toHaveBeenCalled();
+    expect(a.cb.becomeActive).not.toHaveBeenCalled();
+    expect(w.lockStat()).toBeNull();
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(w.server.get(paths.breadcrumb)?.data).toEqual(Buffer.from([0xff, 0x00, 0x7b, 0x13]));
+    // Every retry refuses again.
+    await w.advance(BACKOFF + 100);
+    expect(a.calls('activationFailed')).toHaveLength(2);
+    expect(a.states().some((s) => s.state === 'ACTIVE')).toBe(false);
+  });
+
+  it('a breadcrumb naming this very node: no fencing, overwritten with the new epoch', async () => {
+    const w = world();
+    const old: BreadcrumbRecord = {
+      formatVersion: FORMAT_VERSION,
+      kind: 'breadcrumb',
+      cluster: 'ns1',
+      id: 'a',
+      host: '10.9.9.9',
+      port: 1,
+      epoch: '42',
+      writtenAt: new Date(0).toISOString(),
+    };
+    w.server.put(paths.breadcrumb, encodeRecord(old));
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    expect(a.cb.fenceOldActive).not.toHaveBeenCalled();
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({
+      id: 'a',
+      host: a.host,
+      epoch: a.elector.getEpoch()!.toString(),
+    });
+  });
+});
+
+describe('Elector: policy demote (the lease)', () => {
+  async function activeA() {
+    const w = world();
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    await w.advance(1000);
+    return { w, a, epoch1: a.elector.getEpoch()! };
+  }
+
+  it('a suspended session: demotion starts no later than lastReplySentAt + T - margin - toStandbyTimeout', async () => {
+    const { w, a } = await activeA();
+    const s = a.session();
+    s.suspend();
+    const deadline = s.lastReplySentAt + T - MARGIN - TO_STANDBY;
+    await w.advanceTo(deadline - 2, 1);
+    expect(a.elector.getState()).toBe('ACTIVE'); // rides out a blip while the lease lasts
+    expect(a.cb.enterNeutralMode).not.toHaveBeenCalled();
+
+    await w.until('demoted', () => a.demotions().length > 0, { step: 1, maxMs: LEASE });
+    expect(a.elector.mayBeActive()).toBe(false);
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(a.demotions()[0]!.args[0]).toContain('lease');
+    expect(a.demotions()[0]!.at).toBeLessThanOrEqual(deadline);
+  });
+
+  it('after a lease demotion, the same session back: lock released and re-acquired with a NEW epoch', async () => {
+    const { w, a, epoch1 } = await activeA();
+    const s = a.session();
+    s.suspend();
+    const deadline = s.lastReplySentAt + LEASE;
+    await w.until('demoted', () => a.demotions().length > 0, { step: 1 });
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(w.lockStat()?.czxid).toBe(epoch1); // nothing could be released without a link
+    await w.advanceTo(deadline + 500);
+    expect(s.state).toBe('suspended');
+    s.resume();
+    await w.until('a ACTIVE again', () => a.elector.getState() === 'ACTIVE', { maxMs: 500 });
+
+    const epoch2 = a.elector.getEpoch()!;
+    expect(epoch2).toBeGreaterThan(epoch1);
+    expect(a.session()).toBe(s); // same session, new activation
+    expect(a.cb.becomeActive).toHaveBeenCalledTimes(2);
+    expect(a.cb.becomeActive.mock.calls[1]![0]).toBe(epoch2);
+    expect(w.lockStat()).toMatchObject({ czxid: epoch2, ephemeralOwner: s.sessionId });
+    expect(a.cb.fenceOldActive).not.toHaveBeenCalled();
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)?.epoch).toBe(epoch2.toString());
+    // The old lock was released by this session, and its breadcrumb went first (clean demotion).
+    const removes = w.server.history.filter((h) => h.op === 'remove' && h.sessionId === s.sessionId);
+    expect(removes.map((h) => h.path).slice(0, 2)).toEqual([paths.breadcrumb, paths.lock]);
+  });
+
+  it('the lease runs out while becomeActive runs: signal aborted, never ACTIVE, service demoted', async () => {
+    const w = world();
+    const a = w.node('a');
+    let signalSeen: AbortSignal | null = null;
+    let deadline = 0;
+    a.behave.becomeActive = (_epoch, _reason, signal) => {
+      signalSeen = signal;
+      const s = a.session();
+      s.suspend(); // the link goes while the service is being promoted
+      deadline = s.lastReplySentAt + LEASE;
+      return abortable(new Promise<void>(() => {}), signal);
+    };
+    a.start();
+    await w.until('becomeActive called', () => a.cb.becomeActive.mock.calls.length === 1);
+    await w.until('demoted', () => a.demotions().length > 0, { step: 1, maxMs: LEASE + 100 });
+
+    expect(signalSeen).not.toBeNull();
+    expect(signalSeen!.aborted).toBe(true);
+    expect(String((signalSeen!.reason as Error).message)).toContain('lease');
+    expect(a.demotions()[0]!.at).toBeGreaterThanOrEqual(deadline);
+    expect(a.states().some((s) => s.state === 'ACTIVE')).toBe(false);
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(a.elector.mayBeActive()).toBe(false);
+    expect(a.cb.onActivationFailed).toHaveBeenCalledTimes(1);
+  });
+
+  it('a to-active that ignores the abort and succeeds after the lease ran out (link back by then) is not ACTIVE', async () => {
+    const w = world();
+    const a = w.node('a');
+    const done = w.gate();
+    let signalSeen: AbortSignal | null = null;
+    a.behave.becomeActive = (_epoch, _reason, signal) => {
+      signalSeen = signal;
+      a.session().suspend();
+      a.behave.becomeActive = async () => {};
+      return done.promise;
+    };
+    a.start();
+    await w.until('becomeActive called', () => a.cb.becomeActive.mock.calls.length === 1);
+    const epoch1 = a.cb.becomeActive.mock.calls[0]![0];
+    await w.until('activation aborted', () => signalSeen!.aborted, { step: 1, maxMs: LEASE + 100 });
+    a.session().resume(); // the lease is fine again...
+    await w.advance(50);
+    done.resolve(); // ...but this activation outlived the lease it started under
+    await w.until('demoted', () => a.demotions().length > 0, { maxMs: 100 });
+    expect(a.demotions()[0]!.args[0]).toContain('outlived');
+    expect(a.states().some((s) => s.state === 'ACTIVE' && s.epoch === epoch1)).toBe(false);
+    // It competes afresh: a new activation with a new epoch.
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE', { maxMs: 500 });
+    expect(a.elector.getEpoch()!).toBeGreaterThan(epoch1);
+  });
+
+  it('a fence that succeeds only after the lease ran out does not lead to becomeActive', async () => {
+    const w = world();
+    w.server.put(
+      paths.breadcrumb,
+      encodeRecord({
+        formatVersion: FORMAT_VERSION,
+        kind: 'breadcrumb',
+        cluster: 'ns1',
+        id: 'old',
+        host: '10.0.9.9',
+        port: 1,
+        epoch: '7',
+        writtenAt: new Date(0).toISOString(),
+      }),
+    );
+    const a = w.node('a');
+    const fenced = w.gate<boolean>();
+    a.behave.fenceOldActive = () => {
+      a.session().suspend();
+      return fenced.promise; // ignores the abort
+    };
+    a.start();
+    await w.until('fencing', () => a.cb.fenceOldActive.mock.calls.length === 1);
+    const signal = a.cb.fenceOldActive.mock.calls[0]![2];
+    await w.until('fencing aborted by the lease', () => signal.aborted, { step: 1, maxMs: LEASE + 100 });
+    fenced.resolve(true);
+    await w.until('activation abandoned', () => a.calls('activationFailed').length === 1, { maxMs: 100 });
+    expect(a.calls('activationFailed')[0]!.args[0]).toContain('during fencing');
+    expect(a.cb.becomeActive).not.toHaveBeenCalled();
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)?.id).toBe('old');
+  });
+
+  it('a lease expiry the busy loop could not act on at once: the next lease is still enforced on time', async () => {
+    const { w, a } = await activeA();
+    const s = a.session();
+    const signal1 = a.activationSignal();
+    s.suspend();
+    const deadline1 = s.lastReplySentAt + LEASE;
+    // Something else holds the elector's mutex across the deadline (the controller's reconcile
+    // waiting for the service's state report), and the link is back before it lets go.
+    const busy = w.gate();
+    const exclusive = a.elector.exclusive(() => busy.promise);
+    await w.advanceTo(deadline1 + 5, 1);
+    expect(signal1.aborted).toBe(true); // the watchdog fired
+    s.resume();
+    await w.advance(20);
+    busy.resolve();
+    await exclusive;
+    await w.advance(200);
+
+    // Whether the elector demoted and won again or kept this activation (the server cannot have
+    // expired a session that got replies again), an ACTIVE node must have its lease enforced.
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const demotionsBefore = a.demotions().length;
+    s.suspend();
+    const deadline2 = s.lastReplySentAt + LEASE;
+    await w.until('demoted again', () => a.demotions().length > demotionsBefore, { step: 1, maxMs: T });
+    // (+1: the watchdog's own one-millisecond lateness is the subject of another test.)
+    expect(a.demotions().at(-1)!.at).toBeLessThanOrEqual(deadline2 + 1);
+  });
+
+  it('a session lost while ACTIVE demotes at once, before the lease would have run out', async () => {
+    const { w, a } = await activeA();
+    const s = a.session();
+    const deadline = s.lastReplySentAt + LEASE;
+    w.server.expire(s); // e.g. forced by an operator; the client hears "expired"
+    const at = w.clock.now();
+    await w.until('demoted', () => a.demotions().length > 0, { maxMs: 100 });
+    expect(a.demotions()[0]!.at).toBe(at);
+    expect(a.demotions()[0]!.at).toBeLessThan(deadline);
+  });
+});
+
+describe.each(['demote', 'hold'] as const)('Elector: stale-session guard (policy %s)', (policy) => {
+  it('becomeActive finishing after its session was lost: result ignored, service demoted', async () => {
+    const w = world();
+    const a = w.node('a', { policy });
+    const done = w.gate();
+    a.behave.becomeActive = () => {
+      a.behave.becomeActive = async () => {};
+      return done.promise; // slow, and deaf to the signal
+    };
+    a.start();
+    await w.until('becomeActive called', () => a.cb.becomeActive.mock.calls.length === 1);
+    const s1 = a.session();
+    const epoch1 = a.cb.becomeActive.mock.calls[0]![0];
+    w.server.expire(s1);
+    await w.advance(100);
+    expect(gone(s1)).toBe(true);
+    expect(a.elector.getState()).not.toBe('ACTIVE');
+    done.resolve();
+    await w.until('demoted', () => a.demotions().length > 0, { maxMs: 100 });
+    expect(a.demotions()[0]!.args[0]).toContain('outlived');
+    expect(a.states().some((s) => s.state === 'ACTIVE' && s.epoch === epoch1)).toBe(false);
+    expect(a.states().find((s) => s.reason.includes('outlived'))?.state).toBe('NEUTRAL');
+
+    // A new session competes afresh (the breadcrumb names this node: no fencing).
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE', { maxMs: 1000 });
+    expect(a.session()).not.toBe(s1);
+    expect(a.elector.getEpoch()!).toBeGreaterThan(epoch1);
+    expect(a.cb.fenceOldActive).not.toHaveBeenCalled();
+  });
+});
+
+describe('Elector: policy hold', () => {
+  it('rides out a suspension past the lease, keeps the service when the session is lost, reclaims without fencing', async () => {
+    const w = world();
+    const a = w.node('a', { policy: 'hold' });
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const epoch1 = a.elector.getEpoch()!;
+    // A higher-priority candidate appears: a node still holding its service must not defer to it.
+    w.server.put(paths.member('z'), encodeRecord(member('z', 99)));
+    await w.advance(500);
+
+    const s1 = a.session();
+    a.partition();
+    const last = s1.lastReplySentAt;
+    await w.advanceTo(last + LEASE + 500);
+    expect(a.elector.getState()).toBe('ACTIVE');
+    expect(a.elector.mayBeActive()).toBe(true);
+    expect(a.cb.enterNeutralMode).not.toHaveBeenCalled();
+
+    await w.until('session lost', () => gone(s1));
+    w.server.expire(s1, { notice: false });
+    await w.advance(3000); // cannot reconnect yet
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(a.elector.serviceShouldBeActive()).toBe(true);
+    expect(a.elector.status().holdingServiceWithoutLock).toBe(true);
+    expect(a.demotions()).toEqual([]);
+
+    a.reachable = true;
+    const healedAt = w.clock.now();
+    await w.until('a ACTIVE again', () => a.elector.getState() === 'ACTIVE');
+    expect(a.calls('becomeActive')[1]!.at - healedAt).toBeLessThan(GRACE);
+    expect(a.elector.getEpoch()!).toBeGreaterThan(epoch1);
+    expect(a.cb.fenceOldActive).not.toHaveBeenCalled();
+    expect(a.demotions()).toEqual([]);
+    expect(a.elector.status().holdingServiceWithoutLock).toBe(false);
+  });
+});
+
+describe.each(['demote', 'hold'] as const)(
+  'Elector: own lock of an earlier session (policy %s)',
+  (policy) => {
+    it('is removed and re-acquired at once, without waiting for the server to expire it', async () => {
+      const w = world();
+      const a = w.node('a', { policy });
+      a.start();
+      await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+      const epoch1 = a.elector.getEpoch()!;
+      const s1 = a.session();
+      s1.suspend(); // only this connection is gone; the host can still open a new session
+      await w.until('s1 lost (client side only)', () => gone(s1));
+      const lostAt = w.clock.now();
+
+      await w.until(
+        'a ACTIVE on a new session',
+        () => a.elector.getState() === 'ACTIVE' && a.session() !== s1,
+        {
+          maxMs: 200,
+        },
+      );
+      expect(w.clock.now() - lostAt).toBeLessThan(100);
+      expect(w.server.isAlive(s1)).toBe(true); // the server never expired the old session
+      const s2 = a.session();
+      const removal = w.server.history.find((h) => h.op === 'remove' && h.path === paths.lock);
+      expect(removal?.sessionId).toBe(s2.sessionId);
+      expect(w.lockStat()?.ephemeralOwner).toBe(s2.sessionId);
+      expect(a.elector.getEpoch()!).toBeGreaterThan(epoch1);
+      expect(a.cb.fenceOldActive).not.toHaveBeenCalled();
+    });
+  },
+);
+
+describe('Elector: priority', () => {
+  it('a higher-priority HEALTHY member makes a free lock wait priorityGraceMs for the lower node', async () => {
+    const w = world();
+    w.server.put(paths.member('hi'), encodeRecord(member('hi', 10)));
+    const lo = w.node('lo', { priority: 1 });
+    const start = w.clock.now();
+    lo.start();
+    await w.advanceTo(start + GRACE - 1);
+    expect(w.lockStat()).toBeNull();
+    expect(lo.cb.becomeActive).not.toHaveBeenCalled();
+    await w.until('lo ACTIVE', () => lo.elector.getState() === 'ACTIVE');
+    const createdAt = w.server.history.find((h) => h.op === 'create' && h.path === paths.lock)!.at;
+    expect(createdAt).toBeGreaterThanOrEqual(start + GRACE);
+    expect(createdAt).toBeLessThanOrEqual(start + GRACE + 10);
+  });
+
+  it('the higher-priority node itself does not wait', async () => {
+    const w = world();
+    w.server.put(paths.member('lo'), encodeRecord(member('lo', 1)));
+    const hi = w.node('hi', { priority: 10 });
+    hi.start();
+    await w.until('hi ACTIVE', () => hi.elector.getState() === 'ACTIVE', { maxMs: 50 });
+  });
+
+  it('higher-priority members that are not HEALTHY or have noFailover are not waited for', async () => {
+    const w = world();
+    w.server.put(paths.member('sick'), encodeRecord(member('sick', 10, 'UNHEALTHY')));
+    w.server.put(paths.member('pinned'), encodeRecord(member('pinned', 20, 'HEALTHY', true)));
+    const lo = w.node('lo', { priority: 1 });
+    lo.start();
+    await w.until('lo ACTIVE', () => lo.elector.getState() === 'ACTIVE', { maxMs: 50 });
+  });
+
+  it('noFailover: never joins the election, even when told it is electable', async () => {
+    const w = world();
+    const n = w.node('n', { noFailover: true, priority: 100 });
+    n.start(true);
+    await w.advance(2 * T, 50);
+    expect(n.elector.status().electable).toBe(false);
+    expect(n.elector.getState()).toBe('NEUTRAL');
+    expect(w.lockStat()).toBeNull();
+    expect(n.cb.becomeActive).not.toHaveBeenCalled();
+    expect(w.record<MemberRecord>(paths.member('n'))).toMatchObject({ noFailover: true });
+    // ...and a lower-priority node does not wait for it.
+    const lo = w.node('lo', { priority: 1 });
+    lo.start();
+    await w.until('lo ACTIVE', () => lo.elector.getState() === 'ACTIVE', { maxMs: 50 });
+  });
+});
+
+describe('Elector: lock watch', () => {
+  it('a standby whose watch-setting lock read failed in a blip still hears of the lock deletion at once', async () => {
+    const w = world();
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const b = w.node('b');
+    // b's first look at the lock (the one that sets its watch) is lost with the connection.
+    const h = w.hold(
+      (r) => r.op === 'exists' && r.path === paths.lock && r.session.sessionId !== a.session().sessionId,
+    );
+    b.start();
+    await w.until('b reads the lock', () => h.pending === 1);
+    b.session().suspend();
+    h.release();
+    await w.advance(100);
+    b.session().resume();
+    await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
+    await w.advance(2 * T, 50);
+
+    const sA = a.session();
+    a.partition();
+    await w.until('a lost', () => gone(sA));
+    w.server.expire(sA, { notice: false });
+    const expiredAt = w.clock.now();
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE');
+    expect(b.calls('fenceOldActive')[0]!.at - expiredAt).toBeLessThanOrEqual(20);
+  });
+});
