@@ -116,6 +116,8 @@ export class Elector {
   private holdingService = false;
   private lastForeignLog = -Infinity;
   private serviceLost: string | null = null;
+  /** The watchdog found the current activation's lease run out (cleared by the next activation). */
+  private leaseExpired = false;
   /** Ids of sessions this agent has abandoned (bounded: only the recent ones can still hold a lock). */
   private readonly ownPastSessions = new Set<string>();
   private readonly log: Logger;
@@ -299,20 +301,27 @@ export class Elector {
     return this.leaseDeadline() - this.opts.clock.now();
   }
 
+  /**
+   * Arms the lease watchdog (idempotent). Its verdict is sticky: once the lease ran out, this
+   * activation is over even if a reply arrives before the busy loop gets to demote - the
+   * activation's signal was already aborted, and a half-ended activation is not one to keep.
+   */
   private startLeaseWatchdog(): void {
-    if (this.opts.policy !== 'demote' || this.cancelLeaseTimer) return;
+    if (this.opts.policy !== 'demote' || this.cancelLeaseTimer || this.leaseExpired) return;
     const arm = () => {
       const remaining = this.leaseRemaining();
       if (remaining <= 0) {
         this.cancelLeaseTimer = null;
+        this.leaseExpired = true;
         this.log.warn('lease expired: no ZooKeeper reply in time; demoting before the session can expire', {
           sessionState: this.session?.state,
         });
-        this.activation?.abort(new Error('ZooKeeper lease expired during activation'));
+        this.activation?.abort(new Error('ZooKeeper lease expired'));
         this.kick();
         return;
       }
-      this.cancelLeaseTimer = this.opts.clock.setTimer(remaining + 1, arm);
+      // Exactly at the deadline, not after it: a timer that fires early just re-arms.
+      this.cancelLeaseTimer = this.opts.clock.setTimer(remaining, arm);
     };
     arm();
   }
@@ -355,11 +364,18 @@ export class Elector {
 
     // 1. The lease comes first: whatever the library claims, an active node past its lease
     //    demotes now (policy demote).
-    if (this.state === 'ACTIVE' && this.opts.policy === 'demote' && this.leaseRemaining() <= 0) {
+    if (
+      this.state === 'ACTIVE' &&
+      this.opts.policy === 'demote' &&
+      (this.leaseExpired || this.leaseRemaining() <= 0)
+    ) {
       await this.demote(
         'ZooKeeper lease expired (no reply within sessionTimeout - margin - to-standby timeout)',
       );
     }
+
+    // Belt and braces: an ACTIVE node always has a running watchdog.
+    if (this.state === 'ACTIVE') this.startLeaseWatchdog();
 
     if (this.serviceLost !== null) {
       const reason = this.serviceLost;
@@ -445,7 +461,15 @@ export class Elector {
           await this.demote(`another session (${view.owner}) holds the lock`);
         }
         if (this.state !== 'STANDBY') {
-          await this.opts.callbacks.becomeStandby(`lock held by session ${view.owner}`);
+          // Another node holds the lock whatever our service does; reconcile demotes it later
+          // if it still claims to be active.
+          await this.opts.callbacks
+            .becomeStandby(`lock held by session ${view.owner}`)
+            .catch((err: unknown) => {
+              this.log.error('to-standby failed while another node holds the lock', {
+                error: errorMessage(err),
+              });
+            });
           this.setState('STANDBY', `lock held by session ${view.owner} (epoch ${view.epoch})`, null);
         }
         return;
@@ -533,6 +557,7 @@ export class Elector {
 
     const ac = new AbortController();
     this.activation = ac;
+    this.leaseExpired = false;
     this.startLeaseWatchdog();
     try {
       // Fence whoever the breadcrumb names, unless it is us.
@@ -550,12 +575,17 @@ export class Elector {
           epoch: BigInt(bc.record.epoch),
         };
         this.log.info('fencing the previous active', { target: target.id, targetEpoch: bc.record.epoch });
-        const fenced = await this.opts.callbacks.fenceOldActive(target, epoch, ac.signal);
+        let fenced: boolean;
+        let why = 'failed by every method';
+        try {
+          fenced = await this.opts.callbacks.fenceOldActive(target, epoch, ac.signal);
+        } catch (err) {
+          // A fencing bug is a failed fence, never a reason to skip the back-off.
+          fenced = false;
+          why = `threw: ${errorMessage(err)}`;
+        }
         if (!fenced) {
-          await this.abandon(
-            store,
-            `fencing of previous active ${target.id} (epoch ${target.epoch}) failed by every method`,
-          );
+          await this.abandon(store, `fencing of previous active ${target.id} (epoch ${target.epoch}) ${why}`);
           return;
         }
       }
