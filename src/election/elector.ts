@@ -456,11 +456,15 @@ export class Elector {
           return;
         }
         this.freeSince = null;
+        let demoted = false;
         if (this.state === 'ACTIVE' || this.holdingService) {
           // Only possible after our session was replaced: someone else won meanwhile.
           await this.demote(`another session (${view.owner}) holds the lock`);
+          demoted = true;
         }
-        if (this.state !== 'STANDBY') {
+        if (this.state !== 'STANDBY' && demoted) {
+          this.setState('STANDBY', `lock held by session ${view.owner} (epoch ${view.epoch})`, null);
+        } else if (this.state !== 'STANDBY') {
           // Another node holds the lock whatever our service does; reconcile demotes it later
           // if it still claims to be active.
           await this.opts.callbacks
