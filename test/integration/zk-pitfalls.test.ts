@@ -8,95 +8,45 @@
  * than the full timeout, and never later than the server's own expiry. Their tolerance covers
  * timer and event-loop lag on a loaded 2-core machine; nothing else depends on wall time.
  */
-import fs from 'node:fs';
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { ZkError } from '../../src/errors.js';
-import { createLogger, type Logger } from '../../src/log.js';
 import { openSession } from '../../src/zk/session.js';
-import type { SessionState, WatchEvent, ZkSession, ZkSessionOptions } from '../../src/zk/types.js';
+import type { WatchEvent, ZkSession, ZkSessionOptions } from '../../src/zk/types.js';
+import { TestLogs, enteredAt, freezeStopped, rejection, track } from '../support/session-fixtures.js';
 import { waitFor } from '../support/wait.js';
-import { ZkEnsemble, fourLetter, type ZkServer } from '../support/zk-ensemble.js';
+import { ZkEnsemble, fourLetter } from '../support/zk-ensemble.js';
 
 /** Lag allowed on top of a safety deadline (timers, a busy event loop, JVM neighbours). */
 const TOLERANCE_MS = 250;
 
-let logs: Array<Record<string, unknown>> = [];
+const testLogs = new TestLogs();
 const opened: ZkSession[] = [];
 const measured: Record<string, unknown> = {};
-
-function testLogger(): Logger {
-  return createLogger({
-    level: 'debug',
-    write: (line) => {
-      logs.push(JSON.parse(line) as Record<string, unknown>);
-      if (process.env.HAFC_TEST_LOG === '1') process.stderr.write(line + '\n');
-    },
-  });
-}
 
 async function open(connect: string, opts: Partial<ZkSessionOptions> = {}): Promise<ZkSession> {
   const s = await openSession({
     connect,
     sessionTimeoutMs: 3000,
     requestTimeoutMs: 1000,
-    logger: testLogger(),
+    logger: testLogs.logger(),
     ...opts,
   });
   opened.push(s);
   return s;
 }
 
-interface Transition {
-  state: SessionState;
-  prev: SessionState;
-  at: number;
-}
-
-function track(s: ZkSession): Transition[] {
-  const seen: Transition[] = [];
-  s.on('state', (state, prev) => seen.push({ state, prev, at: performance.now() }));
-  return seen;
-}
-
-function at(seen: Transition[], state: SessionState): number {
-  const t = seen.find((x) => x.state === state);
-  if (!t) throw new Error(`never entered ${state}: ${seen.map((x) => x.state).join(' -> ')}`);
-  return t.at;
-}
-
-async function rejection(p: Promise<unknown>): Promise<ZkError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ZkError);
-    return err as ZkError;
-  }
-  throw new Error('expected the promise to reject');
-}
-
 function lostReason(): string {
-  return String(logs.find((l) => l.to === 'lost')?.reason ?? '');
-}
-
-/** SIGSTOP is asynchronous: wait until the JVM is really stopped before counting on it. */
-async function freeze(server: ZkServer): Promise<void> {
-  server.freeze();
-  const pid = server.pid();
-  await waitFor(`${server.name} (pid ${pid}) to be stopped`, () => {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
-  });
+  return String(testLogs.lines.find((l) => l.to === 'lost')?.reason ?? '');
 }
 
 beforeEach(() => {
-  logs = [];
+  testLogs.reset();
 });
 
 afterEach(async (ctx) => {
   await Promise.all(opened.splice(0).map((s) => s.close()));
-  if (ctx.task.result?.state === 'fail') console.log(logs.map((l) => JSON.stringify(l)).join('\n'));
+  if (ctx.task.result?.state === 'fail') console.log(testLogs.dump());
 });
 
 afterAll(() => {
@@ -145,19 +95,21 @@ describe('one server', () => {
 
     const T = s.negotiatedTimeoutMs;
     const last = s.lastReplySentAt;
-    const suspendedAfter = at(seen, 'suspended') - last;
-    const lostAfter = at(seen, 'lost') - last;
+    const suspendedAfter = enteredAt(seen, 'suspended') - last;
+    const lostAfter = enteredAt(seen, 'lost') - last;
     const serverExpiredAfter = deletedAt! - last;
     measured.silentLink = { negotiatedMs: T, suspendedAfter, lostAfter, serverExpiredAfter };
     expect(seen.map((t) => t.state)).toEqual(['suspended', 'lost']);
     // Our own liveness found it: the library never reported a disconnect before we did.
-    expect(String(logs.find((l) => l.to === 'suspended')?.reason)).toMatch(/no reply to any request/);
+    expect(String(testLogs.lines.find((l) => l.to === 'suspended')?.reason)).toMatch(
+      /no reply to any request/,
+    );
     expect(suspendedAfter).toBeGreaterThanOrEqual((2 * T) / 3);
     expect(suspendedAfter).toBeLessThanOrEqual((2 * T) / 3 + TOLERANCE_MS);
     expect(lostAfter).toBeGreaterThanOrEqual(T);
     expect(lostAfter).toBeLessThanOrEqual(T + TOLERANCE_MS);
     // The point of it all: we gave the lock up no later than the server could have handed it on.
-    expect(deletedAt!).toBeGreaterThanOrEqual(at(seen, 'lost') - 20);
+    expect(deletedAt!).toBeGreaterThanOrEqual(enteredAt(seen, 'lost') - 20);
     expect(lostReason()).toMatch(/no reply to any request sent in the last \d+ ms/);
   });
 
@@ -193,14 +145,14 @@ describe('one server', () => {
     };
     const before = await sessions();
     // A stopped JVM still completes TCP handshakes from the kernel backlog.
-    await freeze(server);
+    await freezeStopped(server);
     const err = await rejection(
       openSession({
         connect: ens.connectString(),
         sessionTimeoutMs: 4000,
         requestTimeoutMs: 5000,
         connectTimeoutMs: 600,
-        logger: testLogger(),
+        logger: testLogs.logger(),
       }),
     );
     expect(err.zkCode).toBe('CONNECT_TIMEOUT');
@@ -351,10 +303,10 @@ describe('three servers', () => {
     await waitFor('state lost', () => s.state === 'lost', { timeoutMs: 2 * s.negotiatedTimeoutMs });
     const err = await queued;
     const T = s.negotiatedTimeoutMs;
-    const lostAfter = at(seen, 'lost') - s.lastReplySentAt;
+    const lostAfter = enteredAt(seen, 'lost') - s.lastReplySentAt;
     measured.ensembleGone = {
       negotiatedMs: T,
-      suspendedAfter: Math.round(at(seen, 'suspended') - s.lastReplySentAt),
+      suspendedAfter: Math.round(enteredAt(seen, 'suspended') - s.lastReplySentAt),
       lostAfter: Math.round(lostAfter),
     };
     expect(seen.map((t) => t.state)).toEqual(['suspended', 'lost']);
@@ -364,6 +316,6 @@ describe('three servers', () => {
     expect(lostAfter).toBeLessThanOrEqual(T + TOLERANCE_MS);
     // No server was there to say "expired": the loss is ours.
     expect(lostReason()).toMatch(/no reply to any request/);
-    expect(logs.some((l) => String(l.reason).includes('reported the session expired'))).toBe(false);
+    expect(testLogs.lines.some((l) => String(l.reason).includes('reported the session expired'))).toBe(false);
   });
 });

@@ -5,82 +5,33 @@
  * arrive after the session is lost. The library's specific pitfalls are in zk-pitfalls.test.ts.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { ConfigError, ZkError } from '../../src/errors.js';
-import { createLogger, type Logger } from '../../src/log.js';
+import { ConfigError } from '../../src/errors.js';
 import { openSession } from '../../src/zk/session.js';
-import {
-  Perm,
-  type SessionState,
-  type WatchEvent,
-  type ZkSession,
-  type ZkSessionOptions,
-} from '../../src/zk/types.js';
+import { Perm, type WatchEvent, type ZkSession, type ZkSessionOptions } from '../../src/zk/types.js';
 import { expireSession } from '../support/expire-session.js';
+import { TestLogs, freezeStopped, rejection, track } from '../support/session-fixtures.js';
 import { waitFor } from '../support/wait.js';
-import { ZkEnsemble, type ZkServer } from '../support/zk-ensemble.js';
+import { ZkEnsemble } from '../support/zk-ensemble.js';
 
 const SESSION_MS = 3000;
 const REQUEST_MS = 1500;
 
 let ens: ZkEnsemble;
-let logs: Array<Record<string, unknown>> = [];
+const testLogs = new TestLogs();
 const opened: ZkSession[] = [];
-
-function testLogger(): Logger {
-  return createLogger({
-    level: 'debug',
-    write: (line) => {
-      logs.push(JSON.parse(line) as Record<string, unknown>);
-      if (process.env.HAFC_TEST_LOG === '1') process.stderr.write(line + '\n');
-    },
-  });
-}
 
 async function open(opts: Partial<ZkSessionOptions> = {}): Promise<ZkSession> {
   const s = await openSession({
     connect: ens.connectString(),
     sessionTimeoutMs: SESSION_MS,
     requestTimeoutMs: REQUEST_MS,
-    logger: testLogger(),
+    logger: testLogs.logger(),
     ...opts,
   });
   opened.push(s);
   return s;
-}
-
-interface Transition {
-  state: SessionState;
-  prev: SessionState;
-  at: number;
-}
-
-function track(s: ZkSession): Transition[] {
-  const seen: Transition[] = [];
-  s.on('state', (state, prev) => seen.push({ state, prev, at: performance.now() }));
-  return seen;
-}
-
-async function rejection(p: Promise<unknown>): Promise<ZkError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ZkError);
-    return err as ZkError;
-  }
-  throw new Error('expected the promise to reject');
-}
-
-/** SIGSTOP is asynchronous: wait until the JVM is really stopped before counting on it. */
-async function freeze(server: ZkServer): Promise<void> {
-  server.freeze();
-  const pid = server.pid();
-  await waitFor(`${server.name} (pid ${pid}) to be stopped`, () => {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
-  });
 }
 
 beforeAll(async () => {
@@ -92,7 +43,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  logs = [];
+  testLogs.reset();
 });
 
 afterEach(async (ctx) => {
@@ -102,7 +53,7 @@ afterEach(async (ctx) => {
   server.proxy.setRefuse(false);
   await Promise.all(opened.splice(0).map((s) => s.close()));
   if (ctx.task.result?.state === 'fail') {
-    console.log(logs.map((l) => JSON.stringify(l)).join('\n'));
+    console.log(testLogs.dump());
   }
 });
 
@@ -324,7 +275,7 @@ describe('failures', () => {
     await s.create('/t', null);
     const server = ens.servers[0]!;
 
-    await freeze(server);
+    await freezeStopped(server);
     let started = performance.now();
     let err = await rejection(s.getData('/t'));
     let took = performance.now() - started;
@@ -354,7 +305,7 @@ describe('failures', () => {
     await expireSession(ens.directConnectString(), s.sessionId, s.sessionPassword);
     await waitFor('state lost', () => s.state === 'lost', { timeoutMs: 5000 });
     expect(seen.at(-1)).toMatchObject({ state: 'lost' });
-    expect(logs.find((l) => l.to === 'lost')?.reason).toMatch(/expired/);
+    expect(testLogs.lines.find((l) => l.to === 'lost')?.reason).toMatch(/expired/);
 
     const err = await rejection(s.exists('/exp'));
     expect(err.zkCode).toBe('SESSION_LOST');
@@ -402,7 +353,9 @@ describe('failures', () => {
     await waitFor('state lost', () => s.state === 'lost', { timeoutMs: 2000 });
     // The library did read and fire the watch after the pause; our guard dropped it.
     await waitFor('the stale watch event to be dropped', () =>
-      logs.some((l) => l.msg === 'dropped a watch event of a finished session' && l.path === '/stale'),
+      testLogs.lines.some(
+        (l) => l.msg === 'dropped a watch event of a finished session' && l.path === '/stale',
+      ),
     );
     expect(events).toEqual([]);
     const started = performance.now();
