@@ -16,8 +16,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { startDemoService, type DemoServiceProc } from '../test/support/demo-service-proc.js';
+import { agentConfigYaml } from '../test/support/agent-config.js';
+import { repoRoot, startDemoService, type DemoServiceProc } from '../test/support/demo-service-proc.js';
 import { SharedResource, type HistoryEvent } from '../test/support/shared-resource.js';
 import { ZkEnsemble } from '../test/support/zk-ensemble.js';
 
@@ -56,16 +56,6 @@ const OVERALL_DEADLINE_MS = 120_000;
 const KILL_BY_PIDFILE =
   'p=$(cat "$HAFC_DEMO_DIR/$HAFC_TARGET_ID.pid") || exit 1; kill -9 "$p" 2>/dev/null; ' +
   'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || exit 0; sleep 0.1; done; exit 1';
-
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json')) && path.basename(dir) !== 'dist') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new DemoError('cannot find the repository root (package.json)');
-    dir = up;
-  }
-}
 
 const ROOT = repoRoot();
 const HAFC = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -248,30 +238,19 @@ function other(id: string): Node {
   return n;
 }
 
-function configYaml(id: string, port: number, connect: string, logLevel: string): string {
-  return [
-    `cluster: ${CLUSTER}`,
-    `node: { id: ${id}, host: 127.0.0.1, port: ${port}, priority: 0, noFailover: false }`,
-    'zookeeper:',
-    `  connect: ${connect}`,
-    `  sessionTimeoutMs: ${SESSION_TIMEOUT_MS}`,
-    '  requestTimeoutMs: 1000',
-    '  onConnectionLoss: demote',
-    'health: { intervalMs: 300, timeoutMs: 400, fall: 2, rise: 1 }',
-    'service:',
-    '  agent: http',
-    `  url: http://127.0.0.1:${port}`,
-    '  requestTimeoutMs: 1000',
-    'fencing:',
-    '  timeoutMs: 3000',
-    '  methods:',
-    '    - graceful',
-    `    - shell: ${JSON.stringify(KILL_BY_PIDFILE)}`,
-    'election: { backoffMs: 1000, priorityGraceMs: 1000 }',
-    'control: { listen: "127.0.0.1:0" }',
-    `log: { level: ${logLevel}, format: json }`,
-    '',
-  ].join('\n');
+function configYaml(id: string, port: number, connect: string): string {
+  return agentConfigYaml({
+    cluster: CLUSTER,
+    id,
+    port,
+    connect,
+    sessionTimeoutMs: SESSION_TIMEOUT_MS,
+    healthIntervalMs: 300,
+    healthTimeoutMs: 400,
+    fencingMethods: ['- graceful', `- shell: ${JSON.stringify(KILL_BY_PIDFILE)}`],
+    // Debug, so the timeline can show each failed probe before the health verdict.
+    logLevel: 'debug',
+  });
 }
 
 async function startService(id: string, port?: number): Promise<DemoServiceProc> {
@@ -441,7 +420,7 @@ async function main(): Promise<void> {
   for (const id of ['nn1', 'nn2']) {
     const service = await startService(id);
     const configFile = path.join(state.dir, `${id}.yaml`);
-    fs.writeFileSync(configFile, configYaml(id, service.port, connect, 'debug'));
+    fs.writeFileSync(configFile, configYaml(id, service.port, connect));
     state.nodes.push({ id, service, incarnations: [service], configFile, agent: undefined });
     say(`   ${id}  ${service.url}  pid ${service.pid}  ${dim('(starts as standby)')}`);
   }

@@ -252,7 +252,11 @@ export class Controller {
     return outcome.ok;
   }
 
-  /** Compare the service's own report with our belief, at most once per health interval. */
+  /**
+   * Compare the service's own report with our belief, at most once per health interval. The
+   * report is read OUTSIDE the elector's mutex: a slow service must not hold up the election loop
+   * (and with it a demotion); the belief is checked again under the mutex before acting.
+   */
   private async maybeReconcile(): Promise<void> {
     const agent = this.deps.agent;
     if (!agent.state || this.reconciling || this.stopping) return;
@@ -262,20 +266,25 @@ export class Controller {
     this.lastReconcile = now;
     this.reconciling = true;
     try {
-      await this.elector.exclusive(async () => {
-        const epoch = this.elector.getEpoch() ?? 0n;
-        const reported = await agent.state!(
-          this.ctx(this.role(), epoch, 'reconcile'),
-          AbortSignal.timeout(this.cfg.health.timeoutMs),
-        );
-        if (reported === 'active' && !this.elector.serviceShouldBeActive()) {
+      const epoch = this.elector.getEpoch() ?? 0n;
+      const reported = await agent.state(
+        this.ctx(this.role(), epoch, 'reconcile'),
+        AbortSignal.timeout(this.cfg.health.timeoutMs),
+      );
+      if (reported === 'active') {
+        await this.elector.exclusive(async () => {
+          if (this.elector.serviceShouldBeActive()) return;
           this.log.warn('service reports active but this node does not hold the lock: demoting it');
           await this.toStandby('service reported active while this node is not the elected active');
-        } else if (reported === 'standby' && this.elector.getState() === 'ACTIVE') {
-          this.log.warn('service reports standby while this node holds the lock: re-running the election');
-          this.elector.serviceLostActive('service reported standby while this node held the lock');
-        }
-      });
+        });
+      } else if (
+        reported === 'standby' &&
+        this.elector.getState() === 'ACTIVE' &&
+        this.elector.getEpoch() === epoch
+      ) {
+        this.log.warn('service reports standby while this node holds the lock: re-running the election');
+        this.elector.serviceLostActive('service reported standby while this node held the lock');
+      }
     } catch (err) {
       this.log.warn('could not reconcile the service state', { error: errorMessage(err) });
     } finally {

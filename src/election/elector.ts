@@ -88,6 +88,8 @@ export interface ElectorStatus {
 }
 
 const SESSION_RETRY_MS = 1000;
+const LEASE_EXPIRED =
+  'ZooKeeper lease expired (no reply within sessionTimeout - margin - to-standby timeout)';
 
 export class Elector {
   private state: ElectorState = 'INIT';
@@ -116,6 +118,7 @@ export class Elector {
   private holdingService = false;
   private lastForeignLog = -Infinity;
   private serviceLost: string | null = null;
+  private demoting: Promise<void> | null = null;
   /** The watchdog found the current activation's lease run out (cleared by the next activation). */
   private leaseExpired = false;
   /** Ids of sessions this agent has abandoned (bounded: only the recent ones can still hold a lock). */
@@ -317,6 +320,10 @@ export class Elector {
           sessionState: this.session?.state,
         });
         this.activation?.abort(new Error('ZooKeeper lease expired'));
+        // Now, not when the loop gets to it: the loop may be waiting out a request timeout.
+        if (this.state === 'ACTIVE') {
+          void this.demote(LEASE_EXPIRED).finally(() => this.kick());
+        }
         this.kick();
         return;
       }
@@ -369,9 +376,7 @@ export class Elector {
       this.opts.policy === 'demote' &&
       (this.leaseExpired || this.leaseRemaining() <= 0)
     ) {
-      await this.demote(
-        'ZooKeeper lease expired (no reply within sessionTimeout - margin - to-standby timeout)',
-      );
+      await this.demote(LEASE_EXPIRED);
     }
 
     // Belt and braces: an ACTIVE node always has a running watchdog.
@@ -437,6 +442,7 @@ export class Elector {
         // A lock we are not acting on (aborted activation, demotion on lease, a reconnect):
         // give it up and compete afresh, so that every activation gets a new epoch.
         this.log.info('releasing a lock we hold but do not act on', { epoch: view.epoch.toString() });
+        await this.deleteStaleOwnBreadcrumb(store);
         await store.releaseLock();
         this.kick();
         return;
@@ -657,8 +663,19 @@ export class Elector {
    * BEFORE the lock is released (the caller releases it afterwards), so the next active need not
    * fence a service that already stood down; if ZooKeeper is out of reach now, it goes on the
    * next step that has a session, which again runs before any lock handling.
+   *
+   * Callers share one demotion in flight: the lease watchdog starts it without waiting for the
+   * loop (which may sit in a ZooKeeper request for a whole request timeout), and the loop then
+   * joins it instead of demoting twice.
    */
-  private async demote(reason: string): Promise<void> {
+  private demote(reason: string): Promise<void> {
+    this.demoting ??= this.doDemote(reason).finally(() => {
+      this.demoting = null;
+    });
+    return this.demoting;
+  }
+
+  private async doDemote(reason: string): Promise<void> {
     const epoch = this.epoch;
     this.activation?.abort(new Error(reason));
     this.activation = null;

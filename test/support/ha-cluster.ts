@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { agentConfigYaml } from './agent-config.js';
 import { AgentProc, hafcBin } from './agent-proc.js';
 import { startDemoService, type DemoServiceProc } from './demo-service-proc.js';
 import type { SharedResource } from './shared-resource.js';
@@ -90,30 +91,19 @@ export class HaCluster {
 
   configYaml(id: string, port: number, priority: number, connect: string): string {
     const o = this.opts;
-    const methods = o.fencingMethods?.(id) ?? ['- graceful', `- shell: ${JSON.stringify(KILL_BY_PIDFILE)}`];
-    return [
-      `cluster: ${this.cluster}`,
-      `node: { id: ${id}, host: 127.0.0.1, port: ${port}, priority: ${priority}, noFailover: ${o.noFailover?.includes(id) ?? false} }`,
-      'zookeeper:',
-      `  connect: ${connect}`,
-      `  sessionTimeoutMs: ${o.sessionTimeoutMs ?? 4000}`,
-      `  requestTimeoutMs: 1000`,
-      `  onConnectionLoss: ${o.policy ?? 'demote'}`,
-      ...(o.zkAuth ? [`  auth: { scheme: digest, credentialsFile: ${this.credentialsFile()} }`] : []),
-      'health: { intervalMs: 200, timeoutMs: 300, fall: 2, rise: 1 }',
-      'service:',
-      '  agent: http',
-      `  url: http://127.0.0.1:${port}`,
-      '  requestTimeoutMs: 1000',
-      'fencing:',
-      '  timeoutMs: 3000',
-      '  methods:',
-      ...methods.map((m) => `    ${m}`),
-      'election: { backoffMs: 1000, priorityGraceMs: 1000 }',
-      'control: { listen: "127.0.0.1:0" }',
-      'log: { level: debug, format: json }',
-      o.extraYaml?.(id) ?? '',
-    ].join('\n');
+    return agentConfigYaml({
+      cluster: this.cluster,
+      id,
+      port,
+      connect,
+      priority,
+      noFailover: o.noFailover?.includes(id) ?? false,
+      sessionTimeoutMs: o.sessionTimeoutMs,
+      policy: o.policy,
+      credentialsFile: o.zkAuth ? this.credentialsFile() : undefined,
+      fencingMethods: o.fencingMethods?.(id) ?? ['- graceful', `- shell: ${JSON.stringify(KILL_BY_PIDFILE)}`],
+      extraYaml: o.extraYaml?.(id),
+    });
   }
 
   private credentialsFile(): string {

@@ -963,6 +963,28 @@ describe('Elector: policy demote (the lease)', () => {
     expect(a.demotions().at(-1)!.at).toBeLessThanOrEqual(deadline2 + 1);
   });
 
+  it('the lease runs out while the loop waits on a ZooKeeper request: the demotion does not wait for it', async () => {
+    const { w, a } = await activeA();
+    const s = a.session();
+    // A silent link: every request (the loop's own recheck included) goes out and hears nothing,
+    // so the loop sits in a read that only its request timeout would end.
+    const silent = w.hold(() => true);
+    const deadline = s.lastReplySentAt + LEASE;
+    await w.until(
+      'the loop to be stuck in a held request',
+      () => silent.held.some((r) => r.path === paths.lock),
+      {
+        maxMs: LEASE,
+      },
+    );
+    await w.until('demoted', () => a.demotions().length > 0, { step: 1, maxMs: T });
+    expect(a.demotions()[0]!.at).toBeLessThanOrEqual(deadline);
+    expect(a.demotions()[0]!.args[0]).toContain('lease');
+    expect(silent.pending).toBeGreaterThan(0); // the loop was still waiting when it happened
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    silent.release();
+  });
+
   it('a session lost while ACTIVE demotes at once, before the lease would have run out', async () => {
     const { w, a } = await activeA();
     const s = a.session();

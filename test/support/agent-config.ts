@@ -1,0 +1,50 @@
+/**
+ * The `hafc agent` config the integration tests, the benchmark and the demo run with: an http
+ * agent in front of a demo service, the fast timing profile (session 4 s, health 200-300 ms x 2),
+ * and the given fencing methods.
+ */
+export interface AgentConfigOptions {
+  cluster: string;
+  id: string;
+  /** The demo service's port (also the node's address, which graceful fencing calls). */
+  port: number;
+  connect: string;
+  sessionTimeoutMs?: number;
+  policy?: 'demote' | 'hold';
+  priority?: number;
+  noFailover?: boolean;
+  healthIntervalMs?: number;
+  healthTimeoutMs?: number;
+  /** YAML list items for fencing.methods, e.g. ['- graceful', '- shell: "..."']. */
+  fencingMethods: string[];
+  /** A digest credentials file for zookeeper.auth. */
+  credentialsFile?: string;
+  logLevel?: 'debug' | 'info';
+  extraYaml?: string;
+}
+
+export function agentConfigYaml(o: AgentConfigOptions): string {
+  return [
+    `cluster: ${o.cluster}`,
+    `node: { id: ${o.id}, host: 127.0.0.1, port: ${o.port}, priority: ${o.priority ?? 0}, noFailover: ${o.noFailover ?? false} }`,
+    'zookeeper:',
+    `  connect: ${o.connect}`,
+    `  sessionTimeoutMs: ${o.sessionTimeoutMs ?? 4000}`,
+    '  requestTimeoutMs: 1000',
+    `  onConnectionLoss: ${o.policy ?? 'demote'}`,
+    ...(o.credentialsFile ? [`  auth: { scheme: digest, credentialsFile: ${o.credentialsFile} }`] : []),
+    `health: { intervalMs: ${o.healthIntervalMs ?? 200}, timeoutMs: ${o.healthTimeoutMs ?? 300}, fall: 2, rise: 1 }`,
+    'service:',
+    '  agent: http',
+    `  url: http://127.0.0.1:${o.port}`,
+    '  requestTimeoutMs: 1000',
+    'fencing:',
+    '  timeoutMs: 3000',
+    '  methods:',
+    ...o.fencingMethods.map((m) => `    ${m}`),
+    'election: { backoffMs: 1000, priorityGraceMs: 1000 }',
+    'control: { listen: "127.0.0.1:0" }',
+    `log: { level: ${o.logLevel ?? 'debug'}, format: json }`,
+    o.extraYaml ?? '',
+  ].join('\n');
+}
