@@ -96,6 +96,24 @@ describe('failover with real agents on a real ZooKeeper', () => {
     resource.assertNoViolations();
   });
 
+  it('SIGTERM of the active agent: it demotes cleanly, deletes its breadcrumb and closes its session, so the standby takes over without fencing', async () => {
+    cluster = await start();
+    const first = await cluster.waitForActive();
+    const other = cluster.nodes.find((n) => n.id !== first.id)!;
+    await other.agent!.waitForRole('standby');
+    const t0 = resource.now();
+    expect(await first.agent!.stop()).toBe(0);
+    await cluster.waitForActive(SESSION_MS * 2, first.id);
+    measurements.cleanStop = failoverMs(resource, other.id, t0);
+    expect((await first.service.role()).role).toBe('standby');
+    // No breadcrumb of a cleanly demoted node, hence nothing to fence.
+    expect(
+      other.agent!.find((l) => l.msg === 'fencing the previous active'),
+      cluster.describe(),
+    ).toBeUndefined();
+    resource.assertNoViolations();
+  });
+
   it('SIGSTOP of the active agent past the session timeout: after SIGCONT the old agent never serves beside the new active', async () => {
     cluster = await start();
     const first = await cluster.waitForActive();
