@@ -793,16 +793,23 @@ export class Elector {
     return s;
   }
 
-  private lockRecord(): LockRecord {
+  /** The identity every record of ours starts with. */
+  private recordBase<K extends 'lock' | 'breadcrumb' | 'member'>(kind: K) {
     const n = this.opts.node;
     return {
       formatVersion: FORMAT_VERSION,
-      kind: 'lock',
+      kind,
       cluster: this.opts.cluster,
       id: n.id,
       host: n.host,
       port: n.port,
-      priority: n.priority,
+    };
+  }
+
+  private lockRecord(): LockRecord {
+    return {
+      ...this.recordBase('lock'),
+      priority: this.opts.node.priority,
       pid: process.pid,
       agentVersion: this.opts.agentVersion,
       acquiredAt: new Date().toISOString(),
@@ -810,28 +817,13 @@ export class Elector {
   }
 
   private breadcrumbRecord(epoch: bigint): BreadcrumbRecord {
-    const n = this.opts.node;
-    return {
-      formatVersion: FORMAT_VERSION,
-      kind: 'breadcrumb',
-      cluster: this.opts.cluster,
-      id: n.id,
-      host: n.host,
-      port: n.port,
-      epoch: epoch.toString(),
-      writtenAt: new Date().toISOString(),
-    };
+    return { ...this.recordBase('breadcrumb'), epoch: epoch.toString(), writtenAt: new Date().toISOString() };
   }
 
   private memberRecord(): MemberRecord {
     const n = this.opts.node;
     return {
-      formatVersion: FORMAT_VERSION,
-      kind: 'member',
-      cluster: this.opts.cluster,
-      id: n.id,
-      host: n.host,
-      port: n.port,
+      ...this.recordBase('member'),
       priority: n.priority,
       noFailover: n.noFailover,
       health: this.opts.health(),
