@@ -32,7 +32,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { killAllDemoServices } from '../test/support/demo-service-proc.js';
-import { HaCluster, type HaNode } from '../test/support/ha-cluster.js';
+import { HaCluster } from '../test/support/ha-cluster.js';
 import { SharedResource, type Violation } from '../test/support/shared-resource.js';
 import { ZkEnsemble } from '../test/support/zk-ensemble.js';
 
@@ -149,15 +149,6 @@ class Trial {
     }
   }
 
-  /** Waits (with deadlines) until one node is active and the other standby. */
-  async settled(timeoutMs: number): Promise<{ active: HaNode; standby: HaNode }> {
-    const active = await this.cluster.waitForActive(timeoutMs);
-    const standby = this.cluster.nodes.find((n) => n.id !== active.id)!;
-    await active.agent!.waitForRole('active', timeoutMs);
-    await standby.agent!.waitForRole('standby', timeoutMs);
-    return { active, standby };
-  }
-
   /** What went wrong, for an error message: agent log tails and the checker's history. */
   describe(): string {
     return `${this.cluster.describe()}\n--- shared resource history\n${this.resource.describeHistory()}`;
@@ -240,7 +231,7 @@ async function runTrial(
 ): Promise<TrialResult> {
   const trial = await Trial.start(zk, name, sessionTimeoutMs);
   try {
-    const { active, standby } = await trial.settled(SETTLE_TIMEOUT_MS);
+    const { active, standby } = await trial.cluster.settled(SETTLE_TIMEOUT_MS);
     const { resource, cluster } = trial;
     let note: string | undefined;
     const t0 = resource.now();
@@ -307,7 +298,7 @@ async function measureRss(
 ): Promise<{ standbyKiB: number; activeKiB: number; standbyHwmKiB: number; activeHwmKiB: number }> {
   const trial = await Trial.start(zk, name, sessionTimeoutMs);
   try {
-    const { active, standby } = await trial.settled(SETTLE_TIMEOUT_MS);
+    const { active, standby } = await trial.cluster.settled(SETTLE_TIMEOUT_MS);
     await sleep(3000);
     const a: Memory[] = [];
     const s: Memory[] = [];

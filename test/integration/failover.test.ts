@@ -63,9 +63,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
 
   it('elects exactly one active; a crashed active service is replaced', async () => {
     cluster = await start();
-    const first = await cluster.waitForActive();
-    const other = cluster.nodes.find((n) => n.id !== first.id)!;
-    await other.agent!.waitForRole('standby');
+    const { active: first, standby: other } = await cluster.settled();
     expect((await first.service.role()).role).toBe('active');
     expect((await other.service.role()).role).toBe('standby');
 
@@ -80,9 +78,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
 
   it('kill -9 of the active agent: the standby fences the old service and takes over after the session timeout', async () => {
     cluster = await start();
-    const first = await cluster.waitForActive();
-    const other = cluster.nodes.find((n) => n.id !== first.id)!;
-    await other.agent!.waitForRole('standby');
+    const { active: first, standby: other } = await cluster.settled();
 
     const t0 = resource.now();
     await first.agent!.kill('SIGKILL');
@@ -98,9 +94,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
 
   it('SIGTERM of the active agent: it demotes cleanly, deletes its breadcrumb and closes its session, so the standby takes over without fencing', async () => {
     cluster = await start();
-    const first = await cluster.waitForActive();
-    const other = cluster.nodes.find((n) => n.id !== first.id)!;
-    await other.agent!.waitForRole('standby');
+    const { active: first, standby: other } = await cluster.settled();
     const t0 = resource.now();
     expect(await first.agent!.stop()).toBe(0);
     await cluster.waitForActive(SESSION_MS * 2, first.id);
@@ -116,9 +110,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
 
   it('SIGSTOP of the active agent past the session timeout: after SIGCONT the old agent never serves beside the new active', async () => {
     cluster = await start();
-    const first = await cluster.waitForActive();
-    const other = cluster.nodes.find((n) => n.id !== first.id)!;
-    await other.agent!.waitForRole('standby');
+    const { active: first, standby: other } = await cluster.settled();
 
     const t0 = resource.now();
     first.agent!.freeze();
@@ -141,9 +133,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
 
   it('a silent network partition of the active agent: it demotes within its lease, the standby takes over after expiry', async () => {
     cluster = await start({ ownProxies: true });
-    const first = await cluster.waitForActive();
-    const other = cluster.nodes.find((n) => n.id !== first.id)!;
-    await other.agent!.waitForRole('standby');
+    const { active: first, standby: other } = await cluster.settled();
 
     const t0 = resource.now();
     cluster.partition(first.id, true);
@@ -191,9 +181,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
     const scratch = await SharedResource.start();
     try {
       cluster = await start({ resource: scratch });
-      const first = await cluster.waitForActive();
-      const other = cluster.nodes.find((n) => n.id !== first.id)!;
-      await other.agent!.waitForRole('standby');
+      const { active: first, standby: other } = await cluster.settled();
       expect((await other.service.setRole('active', '9223372036854775807', 'operator')).status).toBe(200);
       await other.agent!.waitForLog(
         'the demotion of its service',
@@ -217,9 +205,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
 
   it('the fencing script gets the target in HAFC_TARGET_* and ZKFC variable names', async () => {
     cluster = await start({ fencingMethods: () => [`- shell: ${JSON.stringify(KILL_BY_PIDFILE)}`] });
-    const first = await cluster.waitForActive();
-    const other = cluster.nodes.find((n) => n.id !== first.id)!;
-    await other.agent!.waitForRole('standby');
+    const { active: first, standby: other } = await cluster.settled();
     await first.agent!.kill('SIGKILL');
     await cluster.waitForActive(SESSION_MS * 4, first.id);
     const env = cluster.fenceEnv(other.id, first.id);
@@ -242,9 +228,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
 
   it('when every fencing method fails nobody is promoted, and the reason is logged', async () => {
     cluster = await start({ fencingMethods: () => ['- shell: "echo no power switch here >&2; exit 1"'] });
-    const first = await cluster.waitForActive();
-    const other = cluster.nodes.find((n) => n.id !== first.id)!;
-    await other.agent!.waitForRole('standby');
+    const { active: first, standby: other } = await cluster.settled();
     await first.agent!.kill('SIGKILL');
     const line = await other.agent!.waitForLog(
       'a refusal to promote',

@@ -141,6 +141,15 @@ export class HaCluster {
     return this.node(holder.node);
   }
 
+  /** A two-node group at rest: one node's service holds the resource, the other agent is standby. */
+  async settled(timeoutMs = 20_000): Promise<{ active: HaNode; standby: HaNode }> {
+    const active = await this.waitForActive(timeoutMs);
+    const standby = this.nodes.find((n) => n.id !== active.id)!;
+    await active.agent!.waitForRole('active', timeoutMs);
+    await standby.agent!.waitForRole('standby', timeoutMs);
+    return { active, standby };
+  }
+
   /** Silently drops all traffic between this node's agent and ZooKeeper (connections stay open). */
   partition(id: string, on: boolean): void {
     const node = this.node(id);
