@@ -31,10 +31,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { killAllDemoServices } from '../test/support/demo-service-proc.js';
-import { HaCluster } from '../test/support/ha-cluster.js';
-import { SharedResource, type Violation } from '../test/support/shared-resource.js';
-import { ZkEnsemble } from '../test/support/zk-ensemble.js';
+import { killAllDemoServices } from '../harness/demo-service-proc.js';
+import { HaCluster } from '../harness/ha-cluster.js';
+import { SharedResource, type Violation } from '../harness/shared-resource.js';
+import { ZkEnsemble } from '../harness/zk-ensemble.js';
 
 // --- arguments -------------------------------------------------------------------------------
 

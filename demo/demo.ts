@@ -16,10 +16,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { agentConfigYaml } from '../test/support/agent-config.js';
-import { repoRoot, startDemoService, type DemoServiceProc } from '../test/support/demo-service-proc.js';
-import { SharedResource, type HistoryEvent } from '../test/support/shared-resource.js';
-import { ZkEnsemble } from '../test/support/zk-ensemble.js';
+import { agentConfigYaml } from '../harness/agent-config.js';
+import { repoRoot, startDemoService, type DemoServiceProc } from '../harness/demo-service-proc.js';
+import { SharedResource, type HistoryEvent } from '../harness/shared-resource.js';
+import { ZkEnsemble } from '../harness/zk-ensemble.js';
 
 // --- output ----------------------------------------------------------------------------------
 

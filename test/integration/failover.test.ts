@@ -6,10 +6,10 @@
  */
 import fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HaCluster, KILL_BY_PIDFILE } from '../support/ha-cluster.js';
-import { SharedResource } from '../support/shared-resource.js';
-import { waitFor } from '../support/wait.js';
-import { ZkEnsemble } from '../support/zk-ensemble.js';
+import { HaCluster, KILL_BY_PIDFILE } from '../../harness/ha-cluster.js';
+import { SharedResource } from '../../harness/shared-resource.js';
+import { waitFor } from '../../harness/wait.js';
+import { ZkEnsemble } from '../../harness/zk-ensemble.js';
 
 const SESSION_MS = 4000;
 let clusterSeq = 0;

@@ -2,10 +2,10 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expireSession } from '../support/expire-session.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
-import { waitFor } from '../support/wait.js';
-import { fourLetter, livePids, pidAlive, readRegistry, ZkEnsemble } from '../support/zk-ensemble.js';
+import { expireSession } from '../../harness/expire-session.js';
+import { TcpProxy } from '../../harness/tcp-proxy.js';
+import { waitFor } from '../../harness/wait.js';
+import { fourLetter, livePids, pidAlive, readRegistry, ZkEnsemble } from '../../harness/zk-ensemble.js';
 
 interface NzkClient extends EventEmitter {
   connect(): void;

@@ -14,8 +14,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { openSession } from '../../src/zk/session.js';
 import type { WatchEvent, ZkSession, ZkSessionOptions } from '../../src/zk/types.js';
 import { TestLogs, enteredAt, freezeStopped, rejection, track } from '../support/session-fixtures.js';
-import { waitFor } from '../support/wait.js';
-import { ZkEnsemble, fourLetter } from '../support/zk-ensemble.js';
+import { waitFor } from '../../harness/wait.js';
+import { ZkEnsemble, fourLetter } from '../../harness/zk-ensemble.js';
 
 /** Lag allowed on top of a safety deadline (timers, a busy event loop, JVM neighbours). */
 const TOLERANCE_MS = 250;

@@ -10,10 +10,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ConfigError } from '../../src/errors.js';
 import { openSession } from '../../src/zk/session.js';
 import { Perm, type WatchEvent, type ZkSession, type ZkSessionOptions } from '../../src/zk/types.js';
-import { expireSession } from '../support/expire-session.js';
+import { expireSession } from '../../harness/expire-session.js';
 import { TestLogs, freezeStopped, rejection, track } from '../support/session-fixtures.js';
-import { waitFor } from '../support/wait.js';
-import { ZkEnsemble } from '../support/zk-ensemble.js';
+import { waitFor } from '../../harness/wait.js';
+import { ZkEnsemble } from '../../harness/zk-ensemble.js';
 
 const SESSION_MS = 3000;
 const REQUEST_MS = 1500;

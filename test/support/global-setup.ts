@@ -16,7 +16,7 @@ import {
   readRegistry,
   unregister,
   type RegistryEntry,
-} from './zk-ensemble.js';
+} from '../../harness/zk-ensemble.js';
 
 function parentPid(pid: number): number | undefined {
   try {

@@ -8,8 +8,8 @@ import { expect } from 'vitest';
 import { ZkError } from '../../src/errors.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { SessionState, ZkSession } from '../../src/zk/types.js';
-import { waitFor } from './wait.js';
-import type { ZkServer } from './zk-ensemble.js';
+import { waitFor } from '../../harness/wait.js';
+import type { ZkServer } from '../../harness/zk-ensemble.js';
 
 export type LogRecord = Record<string, unknown>;
 

@@ -8,9 +8,9 @@ import {
   httpRequest,
   killAllDemoServices,
   startDemoService,
-} from '../support/demo-service-proc.js';
-import { SharedResource } from '../support/shared-resource.js';
-import { waitFor } from '../support/wait.js';
+} from '../../harness/demo-service-proc.js';
+import { SharedResource } from '../../harness/shared-resource.js';
+import { waitFor } from '../../harness/wait.js';
 
 // Runs the built service (npm test builds first): what the demo and the integration tests run.
 describe('demo-service', () => {

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SharedResource } from '../support/shared-resource.js';
-import { waitFor } from '../support/wait.js';
+import { SharedResource } from '../../harness/shared-resource.js';
+import { waitFor } from '../../harness/wait.js';
 
 /** A real TCP client: one reply line per sent line, matched in order. */
 class Client {

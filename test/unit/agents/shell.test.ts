@@ -9,7 +9,7 @@ import { ConfigError, HookFailedError, HookTimeoutError } from '../../../src/err
 import { createLogger, silentLogger, type LogFields } from '../../../src/log.js';
 import type { HookContext, ServiceAgent } from '../../../src/service/agent.js';
 import { hook, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
-import { waitFor } from '../../support/wait.js';
+import { waitFor } from '../../../harness/wait.js';
 
 const ctx: HookContext = { cluster: 'ns1', nodeId: 'nn1', role: 'active', epoch: 42n, reason: 'elected' };
 const never = new AbortController().signal;

@@ -10,7 +10,7 @@
  * timeout 1000 ms, so the lease budget is 2000 ms after the last answered request was sent.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FakeClock } from '../../../src/clock.js';
+import { FakeClock } from '../../support/fake-clock.js';
 import { Elector, type ElectorCallbacks, type ElectorState } from '../../../src/election/elector.js';
 import { ZkError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log.js';

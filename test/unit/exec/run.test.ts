@@ -8,7 +8,7 @@ import { HookFailedError, HookTimeoutError } from '../../../src/errors.js';
 import { assertSucceeded, fenceEnv, hookEnv, printable, runCommand } from '../../../src/exec/run.js';
 import type { FenceTarget, HookContext } from '../../../src/service/agent.js';
 import { hook, isGone, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
-import { waitFor } from '../../support/wait.js';
+import { waitFor } from '../../../harness/wait.js';
 
 const ctx: HookContext = {
   cluster: 'ns1',

@@ -9,7 +9,7 @@ import { Fencer } from '../../../src/fencing/fencer.js';
 import { createLogger, silentLogger, type LogFields } from '../../../src/log.js';
 import type { FenceTarget, HookContext, ServiceAgent } from '../../../src/service/agent.js';
 import { hook, isGone, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
-import { waitFor } from '../../support/wait.js';
+import { waitFor } from '../../../harness/wait.js';
 import { hang, json, startServer, text, type TestServer } from '../agents/http-server.js';
 
 const ctx: HookContext = {

@@ -18,7 +18,7 @@ import {
   type HealthCheck,
 } from '../../../src/health/checks.js';
 import { HealthMonitor, type HealthState } from '../../../src/health/monitor.js';
-import { waitFor } from '../../support/wait.js';
+import { waitFor } from '../../../harness/wait.js';
 
 const ctx = (): HookContext => ({
   cluster: 'c1',

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeClock } from '../../../src/clock.js';
+import { FakeClock } from '../../support/fake-clock.js';
 import { ConfigError, HookTimeoutError } from '../../../src/errors.js';
 import type { LogFields, Logger } from '../../../src/log.js';
 import type { HealthCheck } from '../../../src/health/checks.js';

@@ -11,7 +11,7 @@ import { waitFor } from './wait.js';
 
 export type LogLine = Record<string, unknown> & { msg: string; level: string };
 
-// Runs from source (test/support) and compiled (dist/test/support, the benchmark): find the root.
+// Runs from source (harness/) and compiled (dist/harness/: the demo and the benchmark): find the root.
 export const hafcBin = path.join(repoRoot(), 'dist/src/cli/main.js');
 
 const live = new Set<ChildProcess>();

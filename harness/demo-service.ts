@@ -3,9 +3,9 @@
  * hafc's `http` service agent promotes and demotes. It keeps to the few behaviours a real HA
  * service has that matter to a failover controller: it refuses a stale activation, it rejects
  * writes carrying an old epoch, it can be made unhealthy or unresponsive, and (with --resource)
- * it reports every activation and write to the split-brain checker in test/support.
+ * it reports every activation and write to the split-brain checker in harness/shared-resource.ts.
  *
- *   node dist/demo/demo-service.js --id nn1 [--port 0] [--host 127.0.0.1]
+ *   node dist/harness/demo-service.js --id nn1 [--port 0] [--host 127.0.0.1]
  *        [--resource 127.0.0.1:PORT] [--write-interval-ms 100] [--port-file F] [--exit-on-stdin-eof]
  *
  * Every line on stdout is one JSON object with `time`, `id` and `event`; role changes are shown to

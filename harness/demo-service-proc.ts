@@ -1,5 +1,5 @@
 /**
- * Spawns demo/demo-service (the built JS in dist/) as a real process for tests.
+ * Spawns harness/demo-service (the built JS in dist/) as a real process for tests.
  *
  * Orphans are the failure mode that poisons later runs, so there are two guards: every child is
  * killed from this process's 'exit' handler, and the child runs with --exit-on-stdin-eof, so if
@@ -104,7 +104,7 @@ export async function killAllDemoServices(): Promise<void> {
 }
 
 export function repoRoot(): string {
-  // Runs both from source (test/support) and compiled (dist/test/support): walk up to package.json.
+  // Runs both from source (harness/) and compiled (dist/harness/): walk up to package.json.
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (fs.existsSync(path.join(dir, 'package.json')) && !dir.endsWith(`${path.sep}dist`)) return dir;
@@ -115,7 +115,7 @@ export function repoRoot(): string {
 }
 
 export function demoServiceScript(): string {
-  return path.join(repoRoot(), 'dist', 'demo', 'demo-service.js');
+  return path.join(repoRoot(), 'dist', 'harness', 'demo-service.js');
 }
 
 export async function startDemoService(opts: DemoServiceOptions): Promise<DemoServiceProc> {
