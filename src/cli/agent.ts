@@ -33,6 +33,7 @@ export async function runAgent(configFile: string): Promise<number> {
   const logger = loggerFor(cfg);
   const clock = systemClock;
   let controller: Controller;
+  let fatal: (reason: string) => void = () => {};
   try {
     const agent = createAgent(cfg.service, logger.child({ component: 'service' }));
     const zk = await zkAccess(cfg, logger, agent.toStandbyTimeoutMs);
@@ -68,9 +69,9 @@ export async function runAgent(configFile: string): Promise<number> {
       agent,
       fencer,
       health,
-      openSession: zk.open,
-      acl: zk.acl,
+      connect: zk.connect,
       agentVersion: VERSION,
+      onFatal: (reason) => fatal(reason),
       clock,
       logger,
     });
@@ -107,5 +108,15 @@ export async function runAgent(configFile: string): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // The elector cannot go on (e.g. a duplicate node id): stop cleanly, exit 2 (a config error).
+    fatal = (reason) => {
+      if (stopping) return;
+      stopping = true;
+      logger.error('stopping: cannot continue', { reason });
+      controller.stop().then(
+        () => resolve(ExitCode.USAGE),
+        () => resolve(ExitCode.USAGE),
+      );
+    };
   });
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { createAgent } from '../../agents/index.js';
 import { loadConfig } from '../config/load.js';
 import { errorMessage, ZkError } from '../errors.js';
-import { ClusterStore } from '../zk/lock.js';
+import { ZkElectionStore } from '../zk/election-store.js';
 import { clusterPaths } from '../zk/paths.js';
 import type { ZkSession } from '../zk/types.js';
 import { ExitCode } from './exit-codes.js';
@@ -64,7 +64,7 @@ export async function runInit(configFile: string, force: boolean, yes: boolean):
   }
   try {
     const paths = clusterPaths(cfg.zookeeper.root, cfg.cluster);
-    const store = new ClusterStore(session, paths, zk.acl);
+    const store = new ZkElectionStore(session, paths, zk.acl);
     if (await store.clusterExists()) {
       if (!force) {
         process.stdout.write(`cluster ${cfg.cluster} already initialised at ${paths.cluster}\n`);

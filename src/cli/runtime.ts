@@ -1,36 +1,31 @@
 /**
- * Shared start-up pieces of the CLI verbs: config + logger + a ZooKeeper session factory with
- * the timing the config asks for.
+ * Shared start-up pieces of the CLI verbs: config + logger + ZooKeeper sessions with the timing
+ * the config asks for.
  */
 import type { HafcConfig } from '../config/types.js';
+import { errorMessage } from '../errors.js';
+import type { ElectionConnection } from '../election/store.js';
 import { createLogger, type Logger } from '../log.js';
 import { clusterAcl, readDigestCredentials } from '../zk/acl.js';
-import { openSession } from '../zk/session.js';
+import { ZkElectionConnection } from '../zk/election-store.js';
+import { clusterPaths } from '../zk/paths.js';
+import { discoverRelayAllowanceMs, openSession } from '../zk/session.js';
 import type { Acl, ZkSession } from '../zk/types.js';
 
-export function loggerFor(cfg: HafcConfig): Logger {
+export function loggerFor(cfg: HafcConfig, level?: HafcConfig['log']['level']): Logger {
   return createLogger({
-    level: cfg.log.level,
+    level: level ?? cfg.log.level,
     format: cfg.log.format,
     base: { cluster: cfg.cluster, node: cfg.node.id },
   });
 }
 
 export interface ZkAccess {
+  /** A plain session (init and the cluster verbs). */
   open: () => Promise<ZkSession>;
+  /** A session for the elector: relay allowance learned from the servers, probes sized for the lease. */
+  connect: () => Promise<ElectionConnection>;
   acl: Acl[] | undefined;
-}
-
-/**
- * The liveness probe must run several times per lease so that a healthy link never lets the
- * lease run out between two replies: period = min(sessionTimeout / 3, leaseBudget / 3).
- */
-export function pingIntervalMs(cfg: HafcConfig, toStandbyTimeoutMs: number): number {
-  const z = cfg.zookeeper;
-  const third = z.sessionTimeoutMs / 3;
-  if (z.onConnectionLoss === 'hold') return Math.round(third);
-  const budget = z.sessionTimeoutMs - z.safetyMarginMs - toStandbyTimeoutMs;
-  return Math.max(100, Math.round(Math.min(third, budget / 3)));
 }
 
 export async function zkAccess(
@@ -40,16 +35,50 @@ export async function zkAccess(
 ): Promise<ZkAccess> {
   const z = cfg.zookeeper;
   const creds = z.auth ? await readDigestCredentials(z.auth.credentialsFile) : undefined;
+  const acl = creds ? clusterAcl(creds) : undefined;
+  const digestAuth = creds ? [creds] : undefined;
+  const zkLog = logger.child({ component: 'zk' });
+  const base = {
+    connect: z.connect,
+    sessionTimeoutMs: z.sessionTimeoutMs,
+    requestTimeoutMs: z.requestTimeoutMs,
+    digestAuth,
+    logger: zkLog,
+  };
+  const paths = clusterPaths(z.root, cfg.cluster);
+  let lastRelay: number | undefined;
   return {
-    acl: creds ? clusterAcl(creds) : undefined,
-    open: () =>
-      openSession({
-        connect: z.connect,
-        sessionTimeoutMs: z.sessionTimeoutMs,
-        requestTimeoutMs: z.requestTimeoutMs,
-        pingIntervalMs: pingIntervalMs(cfg, toStandbyTimeoutMs),
-        digestAuth: creds ? [creds] : undefined,
-        logger: logger.child({ component: 'zk' }),
-      }),
+    acl,
+    open: () => openSession(base),
+    connect: async () => {
+      // Learned anew for every session: the servers' settings may change in a rolling restart.
+      let relayAllowanceMs: number | undefined;
+      try {
+        const found = await discoverRelayAllowanceMs({
+          connect: z.connect,
+          timeoutMs: z.requestTimeoutMs * 2,
+          digestAuth,
+        });
+        relayAllowanceMs = found.relayAllowanceMs;
+        if (relayAllowanceMs !== lastRelay) {
+          lastRelay = relayAllowanceMs;
+          zkLog.info("learned the servers' session relay allowance", {
+            minSessionTimeoutMs: found.minSessionTimeoutMs,
+            relayAllowanceMs,
+          });
+        }
+      } catch (err) {
+        // Without it, the session assumes the worst the servers' defaults allow (a quarter of it).
+        zkLog.warn("could not learn the servers' minSessionTimeout; assuming the largest relay allowance", {
+          error: errorMessage(err),
+        });
+      }
+      const s = await openSession({
+        ...base,
+        relayAllowanceMs,
+        leaseReserveMs: z.onConnectionLoss === 'demote' ? z.safetyMarginMs + toStandbyTimeoutMs : 0,
+      });
+      return new ZkElectionConnection(s, paths, acl);
+    },
   };
 }

@@ -9,18 +9,21 @@
  *   service that says active while we do not hold the lock is demoted; a service that says standby
  *   while we hold the lock makes us give the lock up and compete again, so it is promoted anew with
  *   a fresh epoch (by us or by a peer) - Hadoop's "both standby" state cannot persist here.
+ * - Every call into the service agent is raced against a hard deadline (its own timeout plus the
+ *   runner's kill grace and give-up time): an agent that hangs (a hook stuck in the kernel, a bug)
+ *   delays a transition, never the election loop forever.
  */
 import type { Clock } from '../clock.js';
 import type { HafcConfig } from '../config/types.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, HookTimeoutError } from '../errors.js';
 import { Elector, type ElectorState, type ElectorStatus } from '../election/elector.js';
+import { POLICIES } from '../election/lease.js';
+import type { ElectionConnection } from '../election/store.js';
 import type { Fencer } from '../fencing/fencer.js';
 import type { HealthMonitor, HealthState } from '../health/monitor.js';
 import type { Logger } from '../log.js';
 import { noMetrics, type Metrics } from '../metrics/metrics.js';
 import type { FenceTarget, HookContext, ServiceAgent } from '../service/agent.js';
-import { clusterPaths } from '../zk/paths.js';
-import type { Acl, ZkSession } from '../zk/types.js';
 
 export type Role = 'active' | 'standby' | 'neutral' | 'init';
 
@@ -50,12 +53,39 @@ export interface ControllerDeps {
   agent: ServiceAgent;
   fencer: Fencer;
   health: HealthMonitor;
-  openSession: () => Promise<ZkSession>;
-  acl?: Acl[];
+  /** A fresh connection to the coordination service (one ZooKeeper session). */
+  connect: () => Promise<ElectionConnection>;
   agentVersion: string;
   clock: Clock;
   logger: Logger;
   metrics?: Metrics;
+  /** The agent must stop (exit code 2): e.g. another live agent uses our node id. */
+  onFatal?: (reason: string) => void;
+}
+
+/**
+ * How long past its own timeout an agent call may run before it is abandoned: the runner's
+ * SIGTERM->SIGKILL grace, the time it waits for a process that survives SIGKILL, and slack.
+ */
+export const AGENT_CALL_SLACK_MS = 5000;
+
+/** Rejects with HookTimeoutError once `ms` passed, whatever `p` does (it is left to settle alone). */
+function withDeadline<T>(p: Promise<T>, ms: number, what: string, clock: Clock): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const cancel = clock.setTimer(ms, () =>
+      reject(new HookTimeoutError(`${what} did not finish within ${ms} ms and was abandoned`)),
+    );
+    p.then(
+      (v) => {
+        cancel();
+        resolve(v);
+      },
+      (err: unknown) => {
+        cancel();
+        reject(err);
+      },
+    );
+  });
 }
 
 export function roleOf(state: ElectorState): Role {
@@ -83,23 +113,27 @@ export class Controller {
   private lastReconcile = -Infinity;
   private reconciling = false;
   private stopping = false;
+  /** The epoch the service was last told to be active with (0 = never): to-standby hooks get it. */
+  private lastToldEpoch = 0n;
 
   constructor(private readonly deps: ControllerDeps) {
     this.cfg = deps.config;
     this.log = deps.logger.child({ component: 'controller' });
     this.metrics = deps.metrics ?? noMetrics;
     const c = this.cfg;
+    const agentCalls = 3 * (deps.agent.toStandbyTimeoutMs + AGENT_CALL_SLACK_MS);
+    const fencing = c.fencing.methods.length * (c.fencing.timeoutMs + AGENT_CALL_SLACK_MS);
     this.elector = new Elector({
       cluster: c.cluster,
       node: { ...c.node, control: c.control.listen },
-      paths: clusterPaths(c.zookeeper.root, c.cluster),
-      acl: deps.acl,
-      openSession: deps.openSession,
-      policy: c.zookeeper.onConnectionLoss,
+      connect: deps.connect,
+      policy: POLICIES[c.zookeeper.onConnectionLoss],
       safetyMarginMs: c.zookeeper.safetyMarginMs,
       toStandbyTimeoutMs: deps.agent.toStandbyTimeoutMs,
       backoffMs: c.election.backoffMs,
       priorityGraceMs: c.election.priorityGraceMs,
+      // A net under bugs only: every call of a step is bounded by far less.
+      stepDeadlineMs: agentCalls + fencing + 30 * c.zookeeper.requestTimeoutMs,
       agentVersion: deps.agentVersion,
       health: () => deps.health.state,
       clock: deps.clock,
@@ -107,7 +141,7 @@ export class Controller {
       callbacks: {
         becomeActive: (epoch, reason, signal) => this.toActive(epoch, reason, signal),
         becomeStandby: (reason) => this.toStandby(reason).then(() => undefined),
-        enterNeutralMode: (reason, demote) => (demote ? this.toStandby(reason) : Promise.resolve(true)),
+        demote: (reason) => this.toStandby(reason),
         fenceOldActive: (target, epoch, signal) => this.fence(target, epoch, signal),
         onStateChange: (next, prev, reason, epoch) => {
           this.metrics.role(roleOf(next));
@@ -119,6 +153,7 @@ export class Controller {
           });
         },
         onActivationFailed: (reason) => this.log.error('not promoted', { reason }),
+        onFatal: (reason) => deps.onFatal?.(reason),
       },
     });
   }
@@ -179,10 +214,21 @@ export class Controller {
     else this.log.error(`service -> ${t.to} ${t.result}`, fields);
   }
 
+  /** The hard deadline of one agent call. */
+  private agentCallMs(): number {
+    return this.deps.agent.toStandbyTimeoutMs + AGENT_CALL_SLACK_MS;
+  }
+
   private async toActive(epoch: bigint, reason: string, signal: AbortSignal): Promise<void> {
     const t0 = this.deps.clock.now();
+    this.lastToldEpoch = epoch;
     try {
-      await this.deps.agent.toActive(this.ctx('active', epoch, reason), signal);
+      await withDeadline(
+        this.deps.agent.toActive(this.ctx('active', epoch, reason), signal),
+        this.agentCallMs(),
+        'to-active',
+        this.deps.clock,
+      );
     } catch (err) {
       this.record({
         to: 'active',
@@ -206,12 +252,16 @@ export class Controller {
   /** Never throws: returns whether the service is known to be standby now. */
   private async toStandby(reason: string): Promise<boolean> {
     const t0 = this.deps.clock.now();
-    const epoch = this.elector.getEpoch() ?? 0n;
+    // The epoch the service was last told, so a to-standby hook can tell which activation ends.
+    const epoch = this.elector.getEpoch() ?? this.lastToldEpoch;
+    const ac = new AbortController();
     try {
-      // The agent enforces its own timeout; this outer one only guards against an agent bug.
-      await this.deps.agent.toStandby(
-        this.ctx('standby', epoch, reason),
-        AbortSignal.timeout(this.deps.agent.toStandbyTimeoutMs + 1000),
+      // The agent enforces its own timeout; the deadline guards against one that does not.
+      await withDeadline(
+        this.deps.agent.toStandby(this.ctx('standby', epoch, reason), ac.signal),
+        this.agentCallMs(),
+        'to-standby',
+        this.deps.clock,
       );
       this.record({
         to: 'standby',
@@ -222,6 +272,7 @@ export class Controller {
       });
       return true;
     } catch (err) {
+      ac.abort(err);
       this.record({
         to: 'standby',
         result: 'failed',
@@ -265,11 +316,14 @@ export class Controller {
     if (this.elector.getState() === 'INIT') return; // let the first election decide
     this.lastReconcile = now;
     this.reconciling = true;
+    const ac = new AbortController();
     try {
       const epoch = this.elector.getEpoch() ?? 0n;
-      const reported = await agent.state(
-        this.ctx(this.role(), epoch, 'reconcile'),
-        AbortSignal.timeout(this.cfg.health.timeoutMs),
+      const reported = await withDeadline(
+        agent.state(this.ctx(this.role(), epoch, 'reconcile'), ac.signal),
+        this.cfg.health.timeoutMs,
+        'state query',
+        this.deps.clock,
       );
       if (reported === 'active') {
         await this.elector.exclusive(async () => {
@@ -286,9 +340,24 @@ export class Controller {
         this.elector.serviceLostActive('service reported standby while this node held the lock');
       }
     } catch (err) {
+      ac.abort(err);
       this.log.warn('could not reconcile the service state', { error: errorMessage(err) });
     } finally {
       this.reconciling = false;
+    }
+  }
+
+  /**
+   * Last resort (a crash, a fatal signal): demote the service if it may be active; never throws.
+   * Resolves true when the service is known to be standby. Bounded by the to-standby deadline.
+   */
+  async emergencyDemote(reason: string): Promise<boolean> {
+    try {
+      if (!this.elector.serviceMayBeActive() && this.elector.getState() === 'STANDBY') return true;
+      return await this.toStandby(`emergency: ${reason}`);
+    } catch (err) {
+      this.log.error('emergency demotion failed', { error: errorMessage(err) });
+      return false;
     }
   }
 }

@@ -1,30 +1,33 @@
 /**
- * The ActiveStandbyElector of hafc: competes for the ephemeral lock znode, fences the breadcrumb
- * holder, and tells the controller (through ElectorCallbacks) when to become active, standby or
- * neutral.
+ * The ActiveStandbyElector of hafc: competes for the lock, fences the previous active, and tells
+ * the controller (ElectorCallbacks) when to make the service active, standby or neutral.
  *
- * Design: one serialized reconcile loop. Every input (session state change, lock watch, health
- * change, a timer) only `kick()`s the loop; `step()` then reads the world and makes at most one
- * decision. Nothing that changes the service's role runs outside the loop's mutex, so there is no
- * interleaving of promotions and demotions to reason about.
+ * One serialized loop. Every input (a connection state change, a watch, a health change, a timer)
+ * only `kick()`s it; `step()` reads the world and returns one named Decision (what it did and
+ * why), which the log prints and the tests assert. A step is a fixed sequence of phases; each
+ * either decides (and ends the step) or hands on to the next:
  *
- * The lease: an active node under policy `demote` must have demoted its service before its session
- * can have expired on the server. The server counts the session timeout from the last packet it
- * heard; the latest moment we KNOW it heard us is when the last answered request was sent
- * (`session.lastReplySentAt`). So the service may stay active only until
- *   lastReplySentAt + negotiatedTimeout - safetyMargin - toStandbyTimeout
- * on the local monotonic clock. A watchdog timer enforces that even while the loop is busy (it
- * aborts an activation in flight).
+ *   lease -> connection -> cluster -> housekeeping -> lock -> (ours: keep | theirs: standby |
+ *   free: compete)
+ *
+ * Nothing that changes the service's role runs outside the loop's mutex, except the lease
+ * watchdog's demotion (which the loop then joins), so promotions and demotions never interleave.
+ * The lease and its watchdog live in lease.ts; the coordination service behind store.ts.
  */
 import type { Clock } from '../clock.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, ZkError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { FenceTarget } from '../service/agent.js';
-import { ClusterStore } from '../zk/lock.js';
-import type { ClusterPaths } from '../zk/paths.js';
-import { FORMAT_VERSION, type BreadcrumbRecord, type LockRecord, type MemberRecord } from '../zk/records.js';
-import type { Acl, SessionState, ZkSession } from '../zk/types.js';
+import { Lease, MIN_LEASE_BUDGET_MS, type ConnectionLossPolicy } from './lease.js';
 import { Mutex } from './mutex.js';
+import { FORMAT_VERSION, type BreadcrumbRecord, type LockRecord, type MemberRecord } from './records.js';
+import type {
+  BreadcrumbView,
+  ConnectionState,
+  ElectionConnection,
+  ElectionStore,
+  LockView,
+} from './store.js';
 
 export type ElectorState = 'INIT' | 'ACTIVE' | 'STANDBY' | 'NEUTRAL';
 
@@ -33,17 +36,16 @@ export interface ElectorCallbacks {
   becomeActive(epoch: bigint, reason: string, signal: AbortSignal): Promise<void>;
   /** Another node holds the lock: make sure the local service is standby. Errors are logged. */
   becomeStandby(reason: string): Promise<void>;
-  /**
-   * We stop competing or cannot know whether we hold the lock. With `demote` the service must be
-   * demoted (it may have been active); returns true when the service is known to be standby.
-   */
-  enterNeutralMode(reason: string, demote: boolean): Promise<boolean>;
-  /** Fence the node named in the breadcrumb; true = it can no longer serve as active. */
+  /** Demote the local service (it may be active). True when it is known to be standby now. */
+  demote(reason: string): Promise<boolean>;
+  /** Fence the previous active; true = it can no longer serve as active. */
   fenceOldActive(target: FenceTarget, epoch: bigint, signal: AbortSignal): Promise<boolean>;
   /** Every state change, after it happened (logs, metrics, status). Must not throw. */
   onStateChange?(next: ElectorState, prev: ElectorState, reason: string, epoch: bigint | null): void;
   /** An activation that did not happen (fencing failed, to-active failed, bad breadcrumb). */
   onActivationFailed?(reason: string): void;
+  /** The elector cannot go on (e.g. a second live agent with our node id): the agent must stop. */
+  onFatal?(reason: string): void;
 }
 
 export interface ElectorNode {
@@ -58,44 +60,96 @@ export interface ElectorNode {
 export interface ElectorOptions {
   cluster: string;
   node: ElectorNode;
-  paths: ClusterPaths;
-  acl?: Acl[];
-  openSession: () => Promise<ZkSession>;
-  policy: 'demote' | 'hold';
+  /** A fresh connection (session) to the coordination service; rejects when unreachable. */
+  connect: () => Promise<ElectionConnection>;
+  policy: ConnectionLossPolicy;
   safetyMarginMs: number;
   toStandbyTimeoutMs: number;
   backoffMs: number;
   priorityGraceMs: number;
+  /**
+   * Longest one step may take (every callback and request in it is bounded; this is the net
+   * under a bug). Past it the elector gives its session up, so the lock and lease can go.
+   */
+  stepDeadlineMs: number;
   agentVersion: string;
   /** Health string published in the member record. */
   health: () => string;
   clock: Clock;
   logger: Logger;
   callbacks: ElectorCallbacks;
+  pid?: number;
 }
+
+/** What one step did and why (logged, kept in status, asserted by tests). */
+export interface Decision {
+  action: DecisionAction;
+  reason: string;
+}
+
+export type DecisionAction =
+  | 'stopped'
+  | 'fatal'
+  | 'demoted'
+  | 'unreachable'
+  | 'riding-out'
+  | 'neutral'
+  | 'not-initialised'
+  | 'lease-too-short'
+  | 'duplicate-id'
+  | 'not-electable'
+  | 'kept'
+  | 'breadcrumb-repaired'
+  | 'released'
+  | 'removed-own-stale-lock'
+  | 'standby'
+  | 'foreign-lock'
+  | 'backing-off'
+  | 'deferring'
+  | 'lost-race'
+  | 'activated'
+  | 'activation-failed'
+  | 'activation-ignored'
+  | 'error';
 
 export interface ElectorStatus {
   state: ElectorState;
   epoch: string | null;
   sessionId: string | null;
-  sessionState: SessionState | 'none';
+  sessionState: ConnectionState | 'none';
   electable: boolean;
   /** Milliseconds of lease left while active (policy demote), else null. */
   leaseRemainingMs: number | null;
+  /** What the current session leaves as lease budget (policy demote), else null. */
+  leaseBudgetMs: number | null;
   lastFailure: { reason: string; atMs: number } | null;
+  lastDecision: Decision | null;
   backoffRemainingMs: number;
   holdingServiceWithoutLock: boolean;
+  fatal: string | null;
 }
 
-const SESSION_RETRY_MS = 1000;
-const LEASE_EXPIRED =
-  'ZooKeeper lease expired (no reply within sessionTimeout - margin - to-standby timeout)';
+/** The previous holder of the lock as this agent saw it (a candidate for fencing). */
+interface SeenHolder {
+  owner: string;
+  epoch: bigint;
+  identity?: { id: string; host: string; port: number };
+}
+
+const RETRY_MS = 1000;
+const NOT_INITIALISED_RECHECK_MS = 5000;
+const LEASE_EXPIRED = 'ZooKeeper lease expired (no quorum-confirmed reply in time)';
+/** Codes after which retrying the same write cannot succeed. */
+const PERMANENT = new Set(['NO_AUTH', 'NOT_EMPTY', 'NO_NODE', 'BAD_VERSION', 'NODE_EXISTS', 'INVALID_ACL']);
+
+function d(action: DecisionAction, reason: string): Decision {
+  return { action, reason };
+}
 
 export class Elector {
   private state: ElectorState = 'INIT';
   private epoch: bigint | null = null;
-  private session: ZkSession | null = null;
-  private store: ClusterStore | null = null;
+  private conn: ElectionConnection | null = null;
   private electable = false;
   private electableReason = 'health not known yet';
   private stopped = false;
@@ -105,28 +159,44 @@ export class Elector {
   private kicked = false;
   private cancelWakeTimer: (() => void) | null = null;
   private wakeTimerAt: number | null = null;
-  private cancelLeaseTimer: (() => void) | null = null;
+  private readonly lease: Lease;
+  /** The current activation's signal: aborted when it ends (lease, demotion, stop). */
   private activation: AbortController | null = null;
+  /** An activation is being attempted (lock taken, not yet ACTIVE or abandoned). */
+  private activating = false;
   private backoffUntil = 0;
   private freeSince: number | null = null;
   private lockWatchArmed = false;
+  private breadcrumbWatchArmed = false;
   private memberDirty = true;
   private lastFailure: { reason: string; atMs: number } | null = null;
-  /** Epoch of an activation we demoted cleanly but whose breadcrumb we could not delete yet. */
-  private staleOwnBreadcrumb: bigint | null = null;
+  private lastDecision: Decision | null = null;
+  /** Our last activation failed and none has succeeded since (published in the member record). */
+  private activationFailed = false;
+  /** A clean demotion whose breadcrumb is not marked `demoted` yet. */
+  private pendingMark: bigint | null = null;
   /** policy hold: the session was lost while active; the service was left active on purpose. */
   private holdingService = false;
-  private lastForeignLog = -Infinity;
   private serviceLost: string | null = null;
   private demoting: Promise<void> | null = null;
-  /** The watchdog found the current activation's lease run out (cleared by the next activation). */
-  private leaseExpired = false;
+  private notInitialised = false;
+  private budgetLogged: number | null = null;
+  private duplicate: { owner: string; since: number } | null = null;
+  private fatal: string | null = null;
+  private seenHolder: SeenHolder | null = null;
   /** Ids of sessions this agent has abandoned (bounded: only the recent ones can still hold a lock). */
   private readonly ownPastSessions = new Set<string>();
   private readonly log: Logger;
 
   constructor(private readonly opts: ElectorOptions) {
     this.log = opts.logger.child({ component: 'elector' });
+    this.lease = new Lease({
+      policy: opts.policy,
+      clock: opts.clock,
+      safetyMarginMs: opts.safetyMarginMs,
+      toStandbyTimeoutMs: opts.toStandbyTimeoutMs,
+      onExpired: () => this.onLeaseExpired(),
+    });
   }
 
   // ---- public surface -------------------------------------------------------------------
@@ -166,14 +236,17 @@ export class Elector {
    * (What GET /active must answer: a load balancer must stop routing here the moment it is false.)
    */
   mayBeActive(): boolean {
-    if (this.state !== 'ACTIVE') return false;
-    if (this.opts.policy === 'hold') return true;
-    return this.leaseRemaining() > 0;
+    return this.state === 'ACTIVE' && !this.lease.expired && this.lease.remaining(this.conn) > 0;
   }
 
   /** The service is active on purpose (our ACTIVE state, or policy hold after a lost session). */
   serviceShouldBeActive(): boolean {
     return this.state === 'ACTIVE' || this.holdingService;
+  }
+
+  /** The service may be active right now (elected, held, or an activation in flight). */
+  serviceMayBeActive(): boolean {
+    return this.serviceShouldBeActive() || this.activating;
   }
 
   /**
@@ -193,24 +266,28 @@ export class Elector {
 
   status(): ElectorStatus {
     const now = this.opts.clock.now();
+    const c = this.conn;
     return {
       state: this.state,
       epoch: this.epoch?.toString() ?? null,
-      sessionId: this.session?.sessionId ?? null,
-      sessionState: this.session?.state ?? 'none',
+      sessionId: c?.sessionId ?? null,
+      sessionState: c?.state ?? 'none',
       electable: this.electable,
       leaseRemainingMs:
-        this.state === 'ACTIVE' && this.opts.policy === 'demote' ? Math.round(this.leaseRemaining()) : null,
+        this.state === 'ACTIVE' && this.lease.leased ? Math.round(this.lease.remaining(c)) : null,
+      leaseBudgetMs: c && this.lease.leased ? Math.round(this.lease.budgetMs(c)) : null,
       lastFailure: this.lastFailure,
+      lastDecision: this.lastDecision,
       backoffRemainingMs: Math.max(0, Math.round(this.backoffUntil - now)),
       holdingServiceWithoutLock: this.holdingService,
+      fatal: this.fatal,
     };
   }
 
   /**
-   * Graceful stop: demote an active service, delete our breadcrumb when the demotion was clean,
-   * and close the session so the lock vanishes at once (the standby need not wait a session
-   * timeout).
+   * Graceful stop: demote an active service (joining a demotion already in flight), mark our
+   * breadcrumb `demoted` when the demotion was clean, and close the session so the lock vanishes
+   * at once (the standby need not wait a session timeout, nor fence us).
    */
   async stop(): Promise<void> {
     if (this.stopped) {
@@ -222,26 +299,14 @@ export class Elector {
     this.kick();
     await this.running;
     await this.mutex.run(async () => {
-      this.stopLeaseWatchdog();
+      this.lease.stop();
       this.cancelWakeTimer?.();
       this.wakeTimerAt = null;
-      if (this.state === 'ACTIVE' || this.holdingService) {
-        const epoch = this.epoch;
-        const clean = await this.opts.callbacks.enterNeutralMode('agent stopping', true);
-        this.holdingService = false;
-        if (clean && epoch !== null && this.store && this.session?.state === 'connected') {
-          await this.store.deleteOwnBreadcrumb(this.opts.node.id, epoch).catch((err: unknown) => {
-            this.log.warn('could not delete our breadcrumb on stop; the next active will fence us', {
-              error: errorMessage(err),
-            });
-          });
-        }
-        this.setState('NEUTRAL', 'agent stopping', null);
-      }
-      const s = this.session;
-      this.session = null;
-      this.store = null;
-      await s?.close();
+      if (this.demoting) await this.demoting;
+      if (this.state === 'ACTIVE' || this.holdingService) await this.demote('agent stopping');
+      const c = this.conn;
+      this.conn = null;
+      await c?.close();
     });
   }
 
@@ -269,12 +334,17 @@ export class Elector {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       this.kicked = false;
+      let decision: Decision;
       try {
-        await this.mutex.run(() => this.step());
+        decision = await this.mutex.run(() => this.guardedStep());
       } catch (err) {
-        this.log.warn('election step failed; retrying', { error: errorMessage(err) });
-        this.wakeAt(this.opts.clock.now() + SESSION_RETRY_MS);
+        decision = d('error', errorMessage(err));
+        // A missing parent (the cluster znode deleted under us) is not worth a retry a second:
+        // the next step checks for the cluster and says what to do.
+        if (err instanceof ZkError && err.zkCode === 'NO_NODE') this.notInitialised = true;
+        this.wakeAt(this.opts.clock.now() + RETRY_MS);
       }
+      this.report(decision);
       if (this.stopped) break;
       if (this.kicked) continue;
       this.wakeAt(this.opts.clock.now() + this.recheckMs());
@@ -284,65 +354,66 @@ export class Elector {
     }
   }
 
-  /** A safety net for a missed watch: look again at least this often. */
-  private recheckMs(): number {
-    const t = this.session?.negotiatedTimeoutMs ?? 3000;
-    return Math.max(200, Math.min(2000, t / 3));
-  }
-
-  private leaseDeadline(): number {
-    const s = this.session;
-    if (!s) return -Infinity;
-    return (
-      s.lastReplySentAt + s.negotiatedTimeoutMs - this.opts.safetyMarginMs - this.opts.toStandbyTimeoutMs
-    );
-  }
-
-  private leaseRemaining(): number {
-    const s = this.session;
-    if (!s || s.state === 'lost' || s.state === 'closed' || s.state === 'connecting') return 0;
-    return this.leaseDeadline() - this.opts.clock.now();
+  private report(decision: Decision): void {
+    const prev = this.lastDecision;
+    this.lastDecision = decision;
+    const same = prev?.action === decision.action && prev.reason === decision.reason;
+    if (decision.action === 'error') {
+      // The same failure again is news to nobody: once at warn, then at debug.
+      this.log[same ? 'debug' : 'warn']('election step failed; retrying', { error: decision.reason });
+    } else if (!same) {
+      this.log.info(`decision: ${decision.action}`, { reason: decision.reason });
+    }
   }
 
   /**
-   * Arms the lease watchdog (idempotent). Its verdict is sticky: once the lease ran out, this
-   * activation is over even if a reply arrives before the busy loop gets to demote - the
-   * activation's signal was already aborted, and a half-ended activation is not one to keep.
+   * Every callback and request a step makes is bounded, so a step always ends; if one does not
+   * (a bug), the elector stops renewing its claim: it gives the session up so that the lock goes
+   * and another node can take over (after fencing us).
    */
-  private startLeaseWatchdog(): void {
-    if (this.opts.policy !== 'demote' || this.cancelLeaseTimer || this.leaseExpired) return;
-    const arm = () => {
-      const remaining = this.leaseRemaining();
-      if (remaining <= 0) {
-        this.cancelLeaseTimer = null;
-        this.leaseExpired = true;
-        this.log.warn('lease expired: no ZooKeeper reply in time; demoting before the session can expire', {
-          sessionState: this.session?.state,
-        });
-        this.activation?.abort(new Error('ZooKeeper lease expired'));
-        // Now, not when the loop gets to it: the loop may be waiting out a request timeout.
-        if (this.state === 'ACTIVE') {
-          void this.demote(LEASE_EXPIRED).finally(() => this.kick());
-        }
-        this.kick();
-        return;
-      }
-      // Exactly at the deadline, not after it: a timer that fires early just re-arms.
-      this.cancelLeaseTimer = this.opts.clock.setTimer(remaining, arm);
-    };
-    arm();
+  private async guardedStep(): Promise<Decision> {
+    const cancel = this.opts.clock.setTimer(this.opts.stepDeadlineMs, () => {
+      const c = this.conn;
+      this.log.error(
+        'election step is stuck; giving the ZooKeeper session up so another node can take over',
+        {
+          stepDeadlineMs: this.opts.stepDeadlineMs,
+        },
+      );
+      this.activation?.abort(new Error('election step stuck'));
+      if (c) void c.close().catch(() => undefined);
+    });
+    try {
+      return await this.step();
+    } finally {
+      cancel();
+    }
   }
 
-  private stopLeaseWatchdog(): void {
-    this.cancelLeaseTimer?.();
-    this.cancelLeaseTimer = null;
+  /** A safety net for a missed watch: look again at least this often. */
+  private recheckMs(): number {
+    const t = this.conn?.negotiatedTimeoutMs ?? 3000;
+    return Math.max(200, Math.min(2000, t / 3));
+  }
+
+  private onLeaseExpired(): void {
+    this.log.warn(
+      'lease expired: no quorum-confirmed ZooKeeper reply in time; demoting before the session can expire',
+      {
+        sessionState: this.conn?.state,
+      },
+    );
+    this.activation?.abort(new Error('ZooKeeper lease expired'));
+    // Now, not when the loop gets to it: the loop may be waiting out a request timeout.
+    if (this.state === 'ACTIVE') void this.demote(LEASE_EXPIRED).finally(() => this.kick());
+    this.kick();
   }
 
   private setState(next: ElectorState, reason: string, epoch: bigint | null): void {
     const prev = this.state;
     const prevEpoch = this.epoch;
     this.epoch = epoch;
-    if (next !== 'ACTIVE') this.stopLeaseWatchdog();
+    if (next !== 'ACTIVE' && !this.activating) this.lease.stop();
     if (prev === next && prevEpoch === epoch) return;
     this.state = next;
     this.memberDirty = true;
@@ -354,212 +425,366 @@ export class Elector {
     }
   }
 
-  private fail(reason: string): void {
-    this.lastFailure = { reason, atMs: this.opts.clock.now() };
-    this.backoffUntil = this.opts.clock.now() + this.opts.backoffMs;
-    this.log.error('activation abandoned; backing off', { reason, backoffMs: this.opts.backoffMs });
-    try {
-      this.opts.callbacks.onActivationFailed?.(reason);
-    } catch (err) {
-      this.log.error('onActivationFailed listener threw', { error: errorMessage(err) });
-    }
-    this.wakeAt(this.backoffUntil);
+  private neutral(reason: string): void {
+    if (this.state !== 'NEUTRAL') this.setState('NEUTRAL', reason, null);
   }
 
-  private async step(): Promise<void> {
-    if (this.stopped) return;
+  // ---- the step --------------------------------------------------------------------------
 
-    // 1. The lease comes first: whatever the library claims, an active node past its lease
-    //    demotes now (policy demote).
+  private async step(): Promise<Decision> {
+    if (this.stopped) return d('stopped', 'agent stopping');
+    if (this.fatal !== null) return d('fatal', this.fatal);
+
+    const leaseDecision = await this.leasePhase();
+    if (leaseDecision) return leaseDecision;
+
+    const c = await this.connectionPhase();
+    if (!('store' in c)) return c;
+    const store = c.store;
+
+    const clusterDecision = await this.clusterPhase(c);
+    if (clusterDecision) return clusterDecision;
+
+    const houseDecision = await this.housekeepingPhase(c);
+    if (houseDecision) return houseDecision;
+
+    return this.lockPhase(c, store);
+  }
+
+  /** 1. The lease and the service's own word come first. */
+  private async leasePhase(): Promise<Decision | null> {
     if (
       this.state === 'ACTIVE' &&
-      this.opts.policy === 'demote' &&
-      (this.leaseExpired || this.leaseRemaining() <= 0)
+      this.lease.leased &&
+      (this.lease.expired || this.lease.remaining(this.conn) <= 0)
     ) {
       await this.demote(LEASE_EXPIRED);
+      this.kick();
+      return d('demoted', LEASE_EXPIRED);
     }
-
     // Belt and braces: an ACTIVE node always has a running watchdog.
-    if (this.state === 'ACTIVE') this.startLeaseWatchdog();
-
+    if (this.state === 'ACTIVE') this.lease.watch(() => this.conn);
     if (this.serviceLost !== null) {
       const reason = this.serviceLost;
       this.serviceLost = null;
-      if (this.state === 'ACTIVE') await this.demote(reason);
-    }
-
-    // 2. A session we can use.
-    let s = this.session;
-    if (!s || s.state === 'lost' || s.state === 'closed') {
-      if (s) await this.onSessionGone(s);
-      s = await this.openSession();
-      if (!s) return;
-    }
-    const store = this.store!;
-
-    if (s.state !== 'connected') {
       if (this.state === 'ACTIVE') {
-        // Ride out a blip while the lease lasts (demote) or for as long as the session (hold);
-        // the watchdog / the 'lost' event wakes us.
-        return;
+        await this.demote(reason);
+        this.kick();
+        return d('demoted', reason);
       }
-      if (this.state !== 'NEUTRAL') this.setState('NEUTRAL', `ZooKeeper session ${s.state}`, null);
-      return;
     }
+    return null;
+  }
 
-    // 3. Housekeeping that needs a live session.
-    await this.deleteStaleOwnBreadcrumb(store);
-    if (this.memberDirty) {
-      this.memberDirty = false;
-      await store.putMember(this.memberRecord()).catch((err: unknown) => {
-        this.memberDirty = true;
-        this.log.warn('could not publish member record', { error: errorMessage(err) });
-      });
+  /** 2. A connected session, or a decision about riding out the lack of one. */
+  private async connectionPhase(): Promise<ElectionConnection | Decision> {
+    let c = this.conn;
+    if (!c || c.state === 'lost' || c.state === 'closed') {
+      if (c) await this.onConnectionGone(c);
+      const opened = await this.openConnection();
+      if ('action' in opened) return opened;
+      c = opened;
     }
+    if (c.state !== 'connected') {
+      if (this.state === 'ACTIVE') {
+        // Ride out a blip while the lease lasts (demote) or the session lives (hold); the
+        // watchdog / the 'lost' state wakes us.
+        const left = this.lease.leased
+          ? `${Math.round(this.lease.remaining(c))} ms of lease left`
+          : 'policy hold';
+        return d('riding-out', `ZooKeeper session ${c.state}; ${left}`);
+      }
+      this.neutral(`ZooKeeper session ${c.state}`);
+      return d('neutral', `ZooKeeper session ${c.state}`);
+    }
+    return c;
+  }
 
-    let view;
+  /** 3. Is there a cluster to take part in, and does the session leave a usable lease? */
+  private async clusterPhase(c: ElectionConnection): Promise<Decision | null> {
+    if (this.notInitialised) {
+      if (!(await c.store.clusterExists())) {
+        this.neutral('cluster not initialised');
+        this.wakeAt(this.opts.clock.now() + NOT_INITIALISED_RECHECK_MS);
+        return d('not-initialised', 'the cluster znode does not exist: run hafc init -c FILE');
+      }
+      this.notInitialised = false;
+      this.log.info('the cluster znode exists now; joining');
+    }
+    if (!this.lease.leased) return null;
+    const budget = this.lease.budgetMs(c);
+    if (budget >= MIN_LEASE_BUDGET_MS) return null;
+    const why =
+      `negotiated session timeout ${c.negotiatedTimeoutMs} ms leaves a lease budget of ${Math.round(budget)} ms ` +
+      `(= ${c.negotiatedTimeoutMs} - relay allowance ${Math.round(c.relayAllowanceMs)} - safety margin ` +
+      `${this.opts.safetyMarginMs} - to-standby timeout ${this.opts.toStandbyTimeoutMs}), below the ` +
+      `${MIN_LEASE_BUDGET_MS} ms an active node needs to demote itself in time; raise maxSessionTimeout on ` +
+      `the ZooKeeper servers (they cap zookeeper.sessionTimeoutMs), or lower zookeeper.safetyMarginMs or the ` +
+      `to-standby timeout`;
+    if (this.budgetLogged !== c.generation) {
+      this.budgetLogged = c.generation;
+      this.log.error('this node cannot become active safely with this ZooKeeper session', { reason: why });
+    }
+    if (this.state === 'ACTIVE') await this.demote('lease budget too short');
+    const view = await c.store.viewLock();
+    if (view.state === 'ours') await c.store.releaseLock();
+    this.neutral('lease budget too short');
+    return d('lease-too-short', why);
+  }
+
+  /** 4. Housekeeping that needs a live session: the clean-demotion mark, our member record. */
+  private async housekeepingPhase(c: ElectionConnection): Promise<Decision | null> {
+    await this.markDemoted(c.store);
+    if (!this.memberDirty) return null;
+    this.memberDirty = false;
+    let put;
     try {
-      view = await store.viewLock(this.lockWatcher(s));
+      put = await c.store.putMember(this.memberRecord(c), this.ownPastSessions);
+    } catch (err) {
+      this.memberDirty = true;
+      this.log.warn('could not publish member record', { error: errorMessage(err) });
+      return null;
+    }
+    if (put.ok) {
+      if (this.duplicate) this.log.info('our member znode is ours now; joining the election');
+      this.duplicate = null;
+      return null;
+    }
+    // Another live session holds members/<our id>: a second agent with our node id, or a
+    // previous run of this agent whose session has not expired yet. Wait one session timeout for
+    // the latter; past that it is alive, and two agents must never share an id.
+    this.memberDirty = true;
+    const now = this.opts.clock.now();
+    if (this.duplicate?.owner !== put.owner) this.duplicate = { owner: put.owner, since: now };
+    const r = put.record;
+    const who = r ? ` (host ${r.host}${r.pid !== undefined ? `, pid ${r.pid}` : ''})` : '';
+    const holder = `session ${put.owner}${who}`;
+    if (this.state === 'ACTIVE' || this.holdingService)
+      await this.demote(`another agent with node id ${this.opts.node.id} appeared`);
+    const waitMs = c.negotiatedTimeoutMs + this.opts.safetyMarginMs;
+    const waited = now - this.duplicate.since;
+    if (waited < waitMs) {
+      this.neutral(`node id ${this.opts.node.id} in use by ${holder}`);
+      this.wakeAt(this.duplicate.since + waitMs);
+      return d(
+        'duplicate-id',
+        `members/${this.opts.node.id} belongs to ${holder}; waiting up to ${waitMs - Math.round(waited)} ms for it ` +
+          'to expire (a previous run of this agent?) before refusing a duplicate node id',
+      );
+    }
+    this.fatal =
+      `another live agent (${holder}) uses node id ${this.opts.node.id} in cluster ${this.opts.cluster}: ` +
+      'two agents must never share a node id (a copied config, or the same unit started twice?); stop the ' +
+      'other one or give this node its own node.id';
+    this.neutral('duplicate node id');
+    this.log.error('refusing to run: duplicate node id', { reason: this.fatal });
+    try {
+      this.opts.callbacks.onFatal?.(this.fatal);
+    } catch (err) {
+      this.log.error('onFatal listener threw', { error: errorMessage(err) });
+    }
+    return d('fatal', this.fatal);
+  }
+
+  /** 5. The lock. */
+  private async lockPhase(c: ElectionConnection, store: ElectionStore): Promise<Decision> {
+    let view: LockView;
+    try {
+      view = await store.viewLock(this.lockWatcher(c));
     } catch (err) {
       // The watch may not have been set: arm it again on the next look.
       this.lockWatchArmed = false;
       throw err;
     }
 
-    // 4. Not competing: give everything up.
     if (!this.electable) {
       if (this.state === 'ACTIVE' || this.holdingService) {
         await this.demote(`no longer electable: ${this.electableReason}`);
       }
       if (view.state === 'ours') await store.releaseLock();
-      if (this.state !== 'NEUTRAL') this.setState('NEUTRAL', `not electable: ${this.electableReason}`, null);
-      return;
+      this.neutral(`not electable: ${this.electableReason}`);
+      return d('not-electable', this.electableReason);
     }
 
     switch (view.state) {
-      case 'ours': {
-        if (this.state === 'ACTIVE' && this.epoch === view.epoch) return;
+      case 'ours':
+        if (this.state === 'ACTIVE' && this.epoch === view.epoch) return this.keepActive(c, view.epoch);
         // A lock we are not acting on (aborted activation, demotion on lease, a reconnect):
         // give it up and compete afresh, so that every activation gets a new epoch.
-        this.log.info('releasing a lock we hold but do not act on', { epoch: view.epoch.toString() });
-        await this.deleteStaleOwnBreadcrumb(store);
+        await this.markDemoted(store);
         await store.releaseLock();
         this.kick();
-        return;
-      }
-      case 'theirs': {
-        if (this.ownPastSessions.has(view.owner)) {
-          // Our own lock from a session we already gave up on (lost, then closed here): nobody
-          // acts on it, so waiting for the server to expire it would only keep the cluster
-          // without a (new) active for up to a session timeout.
-          this.log.info('removing the lock left by an earlier session of this agent', {
-            session: view.owner,
-          });
-          // Compete at once: under policy hold our service is still active, and winning now
-          // spares the cluster a needless failover.
-          if (await store.removeLockOf(view.owner)) await this.onLockFree(store, s);
-          else this.kick();
-          return;
-        }
-        this.freeSince = null;
-        let demoted = false;
-        if (this.state === 'ACTIVE' || this.holdingService) {
-          // Only possible after our session was replaced: someone else won meanwhile.
-          await this.demote(`another session (${view.owner}) holds the lock`);
-          demoted = true;
-        }
-        if (this.state !== 'STANDBY' && demoted) {
-          this.setState('STANDBY', `lock held by session ${view.owner} (epoch ${view.epoch})`, null);
-        } else if (this.state !== 'STANDBY') {
-          // Another node holds the lock whatever our service does; reconcile demotes it later
-          // if it still claims to be active.
-          await this.opts.callbacks
-            .becomeStandby(`lock held by session ${view.owner}`)
-            .catch((err: unknown) => {
-              this.log.error('to-standby failed while another node holds the lock', {
-                error: errorMessage(err),
-              });
-            });
-          this.setState('STANDBY', `lock held by session ${view.owner} (epoch ${view.epoch})`, null);
-        }
-        return;
-      }
-      case 'foreign': {
-        const now = this.opts.clock.now();
-        if (now - this.lastForeignLog > 30_000) {
-          this.lastForeignLog = now;
-          this.log.error(
-            'the lock path holds a foreign znode; nobody can become active until an operator removes it',
-            {
-              detail: view.detail,
-            },
-          );
-        }
+        return d('released', `holding lock epoch ${view.epoch} without acting on it`);
+      case 'theirs':
+        return this.lockIsTheirs(c, store, view);
+      case 'foreign':
         if (this.state === 'ACTIVE') await this.demote(view.detail);
-        if (this.state !== 'NEUTRAL') this.setState('NEUTRAL', view.detail, null);
-        return;
-      }
+        this.neutral(view.detail);
+        return d('foreign-lock', `${view.detail}; nobody can become active until an operator removes it`);
       case 'free':
-        await this.onLockFree(store, s);
-        return;
+        return this.onLockFree(c, store);
     }
   }
 
-  private lockWatcher(s: ZkSession): ((e: unknown) => void) | undefined {
+  /**
+   * ACTIVE and the lock is ours: keep the breadcrumb true. If someone removed or replaced it, a
+   * successor would not know to fence us: rewrite it, or stop being active if we cannot.
+   */
+  private async keepActive(c: ElectionConnection, epoch: bigint): Promise<Decision> {
+    const bc = await c.store.readBreadcrumb(this.breadcrumbWatcher(c));
+    const r = bc && 'record' in bc ? bc.record : null;
+    if (
+      r &&
+      r.id === this.opts.node.id &&
+      r.epoch === epoch.toString() &&
+      r.session === c.sessionId &&
+      r.demoted !== true
+    ) {
+      return d('kept', `active with epoch ${epoch}`);
+    }
+    const found =
+      bc === null ? 'it is missing' : 'error' in bc ? bc.error : `it names ${r?.id} epoch ${r?.epoch}`;
+    this.log.error("the active node's breadcrumb was removed or changed behind its back; rewriting it", {
+      found,
+    });
+    try {
+      await c.store.writeBreadcrumb(this.breadcrumbRecord(epoch, c), bc ? bc.version : null);
+      this.breadcrumbWatchArmed = false;
+      this.kick();
+      return d('breadcrumb-repaired', `breadcrumb rewritten (${found})`);
+    } catch (err) {
+      const reason = `cannot keep the breadcrumb true (${found}): ${errorMessage(err)}`;
+      await this.demote(reason);
+      await c.store.releaseLock().catch(() => undefined);
+      this.kick();
+      return d('demoted', reason);
+    }
+  }
+
+  private async lockIsTheirs(
+    c: ElectionConnection,
+    store: ElectionStore,
+    view: Extract<LockView, { state: 'theirs' }>,
+  ): Promise<Decision> {
+    if (this.ownPastSessions.has(view.owner)) {
+      // Our own lock from a session we already gave up on (lost, then closed here): nobody acts
+      // on it, so waiting for the server to expire it would only keep the cluster without a (new)
+      // active for up to a session timeout. Compete at once: under policy hold our service is
+      // still active, and winning now spares the cluster a needless failover.
+      if (await store.removeLockOf(view.owner)) return this.onLockFree(c, store);
+      this.kick();
+      return d('removed-own-stale-lock', `lock of our earlier session ${view.owner} is gone`);
+    }
+    await this.noteHolder(store, view);
+    this.freeSince = null;
+    const why = `lock held by session ${view.owner} (epoch ${view.epoch})`;
+    if (this.state === 'ACTIVE' || this.holdingService) {
+      // Only possible after our session was replaced: someone else won meanwhile.
+      await this.demote(`another session (${view.owner}) holds the lock`);
+      this.setState('STANDBY', why, null);
+    } else if (this.state !== 'STANDBY') {
+      // Whatever our service does, another node holds the lock; reconcile demotes it later if it
+      // still claims to be active.
+      await this.opts.callbacks.becomeStandby(`lock held by session ${view.owner}`).catch((err: unknown) => {
+        this.log.error('to-standby failed while another node holds the lock', { error: errorMessage(err) });
+      });
+      this.setState('STANDBY', why, null);
+    }
+    return d('standby', why);
+  }
+
+  /** Remembers who holds the lock, so that a vanished breadcrumb cannot hide them. */
+  private async noteHolder(
+    store: ElectionStore,
+    view: Extract<LockView, { state: 'theirs' }>,
+  ): Promise<void> {
+    if (this.seenHolder?.owner === view.owner && this.seenHolder.epoch === view.epoch) return;
+    const seen: SeenHolder = { owner: view.owner, epoch: view.epoch };
+    try {
+      const h = await store.lockHolder();
+      if (h && h.owner === view.owner && h.record) {
+        seen.identity = { id: h.record.id, host: h.record.host, port: h.record.port };
+      }
+    } catch (err) {
+      this.log.debug('could not read the lock holder record', { error: errorMessage(err) });
+    }
+    this.seenHolder = seen;
+  }
+
+  private lockWatcher(c: ElectionConnection): (() => void) | undefined {
     if (this.lockWatchArmed) return undefined;
     this.lockWatchArmed = true;
-    const gen = s.generation;
+    const gen = c.generation;
     return () => {
-      if (this.session?.generation !== gen) return; // stale client: ignore
+      if (this.conn?.generation !== gen) return; // stale connection: ignore
       this.lockWatchArmed = false;
       this.kick();
     };
   }
 
-  private async onLockFree(store: ClusterStore, s: ZkSession): Promise<void> {
+  private breadcrumbWatcher(c: ElectionConnection): (() => void) | undefined {
+    if (this.breadcrumbWatchArmed) return undefined;
+    this.breadcrumbWatchArmed = true;
+    const gen = c.generation;
+    return () => {
+      if (this.conn?.generation !== gen) return;
+      this.breadcrumbWatchArmed = false;
+      this.kick();
+    };
+  }
+
+  // ---- competing --------------------------------------------------------------------------
+
+  private async onLockFree(c: ElectionConnection, store: ElectionStore): Promise<Decision> {
     const now = this.opts.clock.now();
     // (A service held active under policy hold is not demoted here: if we win, it stays active;
     // if another node wins, it fences it.)
-    if (this.state === 'ACTIVE') await this.demote('the lock vanished while we were active');
+    if (this.state === 'ACTIVE') {
+      await this.demote('the lock vanished while we were active');
+      this.kick();
+      return d('demoted', 'the lock vanished while we were active');
+    }
     if (now < this.backoffUntil) {
       if (this.state === 'INIT') this.setState('NEUTRAL', 'backing off after a failed activation', null);
       this.wakeAt(this.backoffUntil);
-      return;
+      return d('backing-off', `after a failed activation, ${Math.round(this.backoffUntil - now)} ms left`);
     }
     this.freeSince ??= now;
     // A node whose service is still active (policy hold) reclaims without deferring: handing the
     // lock to anyone else means a failover.
     const higher = this.holdingService ? null : await this.higherPriorityCandidate(store);
     if (higher && now < this.freeSince + this.opts.priorityGraceMs) {
-      this.log.info('lock is free; leaving it to a higher-priority candidate for the grace period', {
-        candidate: higher.id,
-        priority: higher.priority,
-        graceMs: this.opts.priorityGraceMs,
-      });
       this.wakeAt(this.freeSince + this.opts.priorityGraceMs);
-      return;
+      return d(
+        'deferring',
+        `lock is free; leaving it to higher-priority ${higher.id} (priority ${higher.priority}) for ` +
+          `${Math.round(this.freeSince + this.opts.priorityGraceMs - now)} ms`,
+      );
     }
-    await this.tryBecomeActive(store, s);
+    return this.tryBecomeActive(c, store);
   }
 
-  private async higherPriorityCandidate(store: ClusterStore): Promise<MemberRecord | null> {
-    const { members, errors } = await store.listMembers();
-    for (const e of errors) this.log.warn('ignoring unreadable member record', { error: e });
+  private async higherPriorityCandidate(store: ElectionStore): Promise<MemberRecord | null> {
+    const { members, problems } = await store.listMembers();
+    for (const p of problems) this.log.warn('ignoring a member znode', { problem: p });
     const mine = this.opts.node.priority;
     let best: MemberRecord | null = null;
     for (const m of members) {
       if (m.id === this.opts.node.id || m.noFailover || m.health !== 'HEALTHY') continue;
+      // One that just failed to activate would take the lock back after its back-off and fail
+      // again, forever: it does not get the lock held back for it.
+      if (m.activationFailed === true) continue;
       if (m.priority > mine && (!best || m.priority > best.priority)) best = m;
     }
     return best;
   }
 
-  private async tryBecomeActive(store: ClusterStore, s: ZkSession): Promise<void> {
-    const gen = s.generation;
-    const view = await store.tryAcquire(this.lockRecord());
+  private async tryBecomeActive(c: ElectionConnection, store: ElectionStore): Promise<Decision> {
+    const gen = c.generation;
+    const view = await store.tryAcquire(this.lockRecord(c));
     if (view.state !== 'ours') {
       this.kick();
-      return;
+      return d('lost-race', `lock is ${view.state} after our create`);
     }
     const epoch = view.epoch;
     this.freeSince = null;
@@ -567,24 +792,18 @@ export class Elector {
 
     const ac = new AbortController();
     this.activation = ac;
-    this.leaseExpired = false;
-    this.startLeaseWatchdog();
+    this.activating = true;
+    this.lease.reset();
+    this.lease.watch(() => this.conn);
     try {
-      // Fence whoever the breadcrumb names, unless it is us.
       const bc = await store.readBreadcrumb();
-      if (bc && 'error' in bc) {
-        await this.abandon(store, `cannot tell which node to fence: ${bc.error}`);
-        return;
-      }
-      if (bc && bc.record.id !== this.opts.node.id) {
-        const target: FenceTarget = {
-          id: bc.record.id,
-          host: bc.record.host,
-          port: bc.record.port,
-          address: `${bc.record.host}:${bc.record.port}`,
-          epoch: BigInt(bc.record.epoch),
-        };
-        this.log.info('fencing the previous active', { target: target.id, targetEpoch: bc.record.epoch });
+      const plan = this.fencePlan(bc, c);
+      if ('error' in plan) return await this.abandon(store, plan.error);
+      for (const target of plan.targets) {
+        this.log.info('fencing the previous active', {
+          target: target.id,
+          targetEpoch: target.epoch.toString(),
+        });
         let fenced: boolean;
         let why = 'failed by every method';
         try {
@@ -595,58 +814,149 @@ export class Elector {
           why = `threw: ${errorMessage(err)}`;
         }
         if (!fenced) {
-          await this.abandon(store, `fencing of previous active ${target.id} (epoch ${target.epoch}) ${why}`);
-          return;
+          return await this.abandon(
+            store,
+            `fencing of previous active ${target.id} (epoch ${target.epoch}) ${why}`,
+          );
         }
       }
-      if (!this.sessionUsable(gen)) {
-        await this.abandon(store, 'ZooKeeper session suspended or lost during fencing');
-        return;
+      if (!this.mayPromote(gen, ac)) {
+        return await this.abandon(store, 'ZooKeeper session or lease gone during fencing');
       }
       // The breadcrumb goes down BEFORE the service becomes active: if we die half way, the next
       // active fences us.
-      await store.writeBreadcrumb(this.breadcrumbRecord(epoch), bc ? bc.stat : null);
-
-      const reason = bc ? `won election; previous active ${bc.record.id} fenced or demoted` : 'won election';
+      await store.writeBreadcrumb(this.breadcrumbRecord(epoch, c), bc ? bc.version : null);
+      // Checked again right before the call that promotes: a process frozen while the write was
+      // in flight handles the reply before its overdue timers run, so the watchdog may not have
+      // spoken yet although the lease is gone.
+      if (!this.mayPromote(gen, ac)) {
+        return await this.abandon(store, 'ZooKeeper session or lease gone before to-active');
+      }
+      const reason = plan.targets.length
+        ? `won election; previous active ${plan.targets.map((t) => t.id).join(', ')} fenced`
+        : bc && 'record' in bc && bc.record.demoted
+          ? `won election; previous active ${bc.record.id} stood down cleanly`
+          : 'won election';
       try {
         await this.opts.callbacks.becomeActive(epoch, reason, ac.signal);
       } catch (err) {
-        await this.opts.callbacks.enterNeutralMode(`to-active failed: ${errorMessage(err)}`, true);
-        await this.abandon(store, `to-active failed: ${errorMessage(err)}`);
-        return;
+        await this.opts.callbacks.demote(`to-active failed: ${errorMessage(err)}`);
+        this.holdingService = false;
+        return await this.abandon(store, `to-active failed: ${errorMessage(err)}`);
       }
-      // Stale-session guard: the result counts only if the session that started it still
-      // stands and (policy demote) the lease never ran out meanwhile.
-      if (!this.sessionUsable(gen) || ac.signal.aborted) {
+      // Stale-session guard: the result counts only if the session that started it still stands
+      // and (policy demote) the lease never ran out meanwhile.
+      if (!this.mayPromote(gen, ac)) {
         this.log.warn('to-active finished after its session or lease was gone: result ignored, demoting', {
           epoch: epoch.toString(),
         });
-        await this.opts.callbacks.enterNeutralMode('activation outlived its ZooKeeper session', true);
-        this.setState('NEUTRAL', 'activation outlived its session', null);
+        await this.opts.callbacks.demote('activation outlived its ZooKeeper session');
+        this.holdingService = false;
+        this.neutral('activation outlived its session');
         this.kick();
-        return;
+        return d('activation-ignored', 'to-active finished after its session or lease was gone');
       }
       this.holdingService = false;
+      if (this.activationFailed) {
+        this.activationFailed = false;
+        this.memberDirty = true;
+      }
+      this.breadcrumbWatchArmed = false;
       this.setState('ACTIVE', reason, epoch);
+      this.kick(); // publish the member record, arm the breadcrumb watch
+      return d('activated', reason);
     } finally {
-      // While ACTIVE the controller stays abortable: the watchdog aborts it when the lease ends.
+      this.activating = false;
+      // While ACTIVE the activation stays abortable and the watchdog armed: it demotes when the
+      // lease ends.
       if (this.state !== 'ACTIVE') {
         this.activation = null;
-        this.stopLeaseWatchdog();
+        this.lease.stop();
       }
     }
   }
 
-  private sessionUsable(gen: number): boolean {
-    const s = this.session;
-    if (!s || s.generation !== gen || this.stopped) return false;
-    if (s.state === 'lost' || s.state === 'closed') return false;
-    if (this.opts.policy === 'demote') return this.leaseRemaining() > 0;
-    return true;
+  private mayPromote(gen: number, ac: AbortController): boolean {
+    const c = this.conn;
+    if (!c || c.generation !== gen || this.stopped || ac.signal.aborted) return false;
+    if (c.state !== 'connected') return false;
+    return !this.lease.expired && this.lease.remaining(c) > 0;
+  }
+
+  /**
+   * Whom to fence before promoting. The breadcrumb names the last activation: fenced unless it
+   * stood down cleanly or is provably ours (same id, host and port AND one of our own sessions). A
+   * missing breadcrumb means someone removed it: then the last holder this agent saw is fenced,
+   * since it may have become active after its breadcrumb vanished.
+   */
+  private fencePlan(
+    bc: BreadcrumbView,
+    c: ElectionConnection,
+  ): { targets: FenceTarget[] } | { error: string } {
+    if (bc && 'error' in bc) return { error: `cannot tell which node to fence: ${bc.error}` };
+    const targets: FenceTarget[] = [];
+    if (bc) {
+      const r = bc.record;
+      if (!r.demoted && !this.isProvablyOurs(r, c)) {
+        targets.push({
+          id: r.id,
+          host: r.host,
+          port: r.port,
+          address: `${r.host}:${r.port}`,
+          epoch: BigInt(r.epoch),
+        });
+      }
+      return { targets };
+    }
+    const h = this.seenHolder;
+    if (h && h.owner !== c.sessionId && !this.ownPastSessions.has(h.owner)) {
+      if (h.identity) {
+        this.log.warn(
+          'no breadcrumb, but another node held the lock since this agent started: fencing it in case it became active',
+          {
+            target: h.identity.id,
+            epoch: h.epoch.toString(),
+          },
+        );
+        targets.push({ ...h.identity, address: `${h.identity.host}:${h.identity.port}`, epoch: h.epoch });
+      } else {
+        this.log.warn(
+          'no breadcrumb, and the last lock holder left no readable record: nothing to fence it by',
+          {
+            owner: h.owner,
+          },
+        );
+      }
+    }
+    return { targets };
+  }
+
+  private isProvablyOurs(r: BreadcrumbRecord, c: ElectionConnection): boolean {
+    const n = this.opts.node;
+    if (r.id !== n.id || r.host !== n.host || r.port !== n.port || r.session === undefined) return false;
+    return r.session === c.sessionId || this.ownPastSessions.has(r.session);
   }
 
   /** Give the lock up after a failed activation and back off. */
-  private async abandon(store: ClusterStore, reason: string): Promise<void> {
+  private async abandon(store: ElectionStore, reason: string): Promise<Decision> {
+    if (this.holdingService) {
+      // policy hold: the reclaim failed, so our service is active without the lock; it must not
+      // stay so (nor slip past reconcile, which trusts holdingService).
+      await this.opts.callbacks.demote(`reclaim failed: ${reason}`);
+      this.holdingService = false;
+    }
+    const now = this.opts.clock.now();
+    this.lastFailure = { reason, atMs: now };
+    this.backoffUntil = now + this.opts.backoffMs;
+    this.activationFailed = true;
+    // Peers must see the failure before the lock is free, or a lower-priority node would hold
+    // the lock back for us again.
+    try {
+      await store.putMember(this.memberRecord(this.conn), this.ownPastSessions);
+    } catch (err) {
+      this.memberDirty = true;
+      this.log.debug('could not publish the failed activation', { error: errorMessage(err) });
+    }
     try {
       await store.releaseLock();
     } catch (err) {
@@ -654,19 +964,28 @@ export class Elector {
         error: errorMessage(err),
       });
     }
-    if (this.state !== 'NEUTRAL') this.setState('NEUTRAL', reason, null);
-    this.fail(reason);
+    this.neutral(reason);
+    this.log.error('activation abandoned; backing off', { reason, backoffMs: this.opts.backoffMs });
+    try {
+      this.opts.callbacks.onActivationFailed?.(reason);
+    } catch (err) {
+      this.log.error('onActivationFailed listener threw', { error: errorMessage(err) });
+    }
+    this.wakeAt(this.backoffUntil);
+    return d('activation-failed', reason);
   }
 
+  // ---- demotion ---------------------------------------------------------------------------
+
   /**
-   * Demote the local service and become NEUTRAL. After a clean demotion our breadcrumb goes
-   * BEFORE the lock is released (the caller releases it afterwards), so the next active need not
-   * fence a service that already stood down; if ZooKeeper is out of reach now, it goes on the
-   * next step that has a session, which again runs before any lock handling.
+   * Demote the local service and become NEUTRAL. After a clean demotion our breadcrumb is marked
+   * `demoted` BEFORE the lock is released (the caller releases it afterwards), so the next active
+   * need not fence a service that already stood down; if ZooKeeper is out of reach now, the mark
+   * goes on the next step that has a session, which again runs before any lock handling.
    *
    * Callers share one demotion in flight: the lease watchdog starts it without waiting for the
-   * loop (which may sit in a ZooKeeper request for a whole request timeout), and the loop then
-   * joins it instead of demoting twice.
+   * loop (which may sit in a ZooKeeper request for a whole request timeout), and the loop (or
+   * stop()) then joins it instead of demoting twice.
    */
   private demote(reason: string): Promise<void> {
     this.demoting ??= this.doDemote(reason).finally(() => {
@@ -679,34 +998,66 @@ export class Elector {
     const epoch = this.epoch;
     this.activation?.abort(new Error(reason));
     this.activation = null;
-    const clean = await this.opts.callbacks.enterNeutralMode(reason, true);
+    const clean = await this.opts.callbacks.demote(reason);
     this.holdingService = false;
     this.setState('NEUTRAL', reason, null);
     if (!clean || epoch === null) return;
-    this.staleOwnBreadcrumb = epoch;
-    if (this.store && this.session?.state === 'connected' && this.leaseRemaining() > 0) {
-      await this.deleteStaleOwnBreadcrumb(this.store).catch((err: unknown) => {
-        this.log.warn('could not delete our breadcrumb yet; will retry', { error: errorMessage(err) });
-      });
+    this.pendingMark = epoch;
+    const c = this.conn;
+    if (c && c.state === 'connected') await this.markDemoted(c.store);
+  }
+
+  /**
+   * Marks our breadcrumb `demoted` after a clean demotion. Never throws: a write that cannot
+   * succeed (no permission, someone else's breadcrumb by now) is given up with a log line - the
+   * next active then fences us, which is safe - and a transient failure is retried next step.
+   */
+  private async markDemoted(store: ElectionStore): Promise<void> {
+    const epoch = this.pendingMark;
+    if (epoch === null) return;
+    try {
+      const bc = await store.readBreadcrumb();
+      if (
+        !bc ||
+        'error' in bc ||
+        bc.record.id !== this.opts.node.id ||
+        bc.record.epoch !== epoch.toString()
+      ) {
+        this.pendingMark = null; // not ours any more: nothing to mark
+        return;
+      }
+      if (bc.record.demoted !== true) {
+        await store.writeBreadcrumb(
+          { ...bc.record, demoted: true, demotedAt: new Date().toISOString() },
+          bc.version,
+        );
+      }
+      this.pendingMark = null;
+    } catch (err) {
+      if (err instanceof ZkError && PERMANENT.has(err.zkCode)) {
+        this.pendingMark = null;
+        this.log.warn('cannot mark our breadcrumb as cleanly demoted; the next active will fence this node', {
+          error: errorMessage(err),
+        });
+      } else {
+        this.log.debug('could not mark our breadcrumb as demoted yet; will retry', {
+          error: errorMessage(err),
+        });
+      }
     }
   }
 
-  private async deleteStaleOwnBreadcrumb(store: ClusterStore): Promise<void> {
-    const epoch = this.staleOwnBreadcrumb;
-    if (epoch === null) return;
-    await store.deleteOwnBreadcrumb(this.opts.node.id, epoch);
-    this.staleOwnBreadcrumb = null;
-  }
+  // ---- connections ------------------------------------------------------------------------
 
-  private async onSessionGone(s: ZkSession): Promise<void> {
-    this.log.warn('ZooKeeper session gone', { sessionId: s.sessionId, state: s.state });
-    this.rememberPastSession(s.sessionId);
-    this.session = null;
-    this.store = null;
+  private async onConnectionGone(c: ElectionConnection): Promise<void> {
+    this.log.warn('ZooKeeper session gone', { sessionId: c.sessionId, state: c.state });
+    this.rememberPastSession(c.sessionId);
+    this.conn = null;
     this.lockWatchArmed = false;
+    this.breadcrumbWatchArmed = false;
     this.memberDirty = true;
     if (this.state === 'ACTIVE') {
-      if (this.opts.policy === 'hold') {
+      if (this.opts.policy.onSessionLost === 'keep') {
         // ZKFC behaviour: the service stays active; the next active fences it (its storage fences).
         this.holdingService = true;
         this.setState(
@@ -717,10 +1068,10 @@ export class Elector {
       } else {
         await this.demote('ZooKeeper session lost');
       }
-    } else if (this.state !== 'NEUTRAL') {
-      this.setState('NEUTRAL', 'ZooKeeper session lost', null);
+    } else {
+      this.neutral('ZooKeeper session lost');
     }
-    await s.close().catch(() => undefined);
+    await c.close().catch(() => undefined);
   }
 
   private rememberPastSession(id: string): void {
@@ -732,66 +1083,58 @@ export class Elector {
     }
   }
 
-  private async openSession(): Promise<ZkSession | null> {
-    let s: ZkSession;
+  private async openConnection(): Promise<ElectionConnection | Decision> {
+    let c: ElectionConnection;
     try {
-      s = await this.opts.openSession();
+      c = await this.opts.connect();
     } catch (err) {
       if (this.state !== 'NEUTRAL' && this.state !== 'ACTIVE')
         this.setState('NEUTRAL', 'ZooKeeper unreachable', null);
-      this.log.warn('cannot open a ZooKeeper session; retrying', {
-        error: errorMessage(err),
-        retryMs: SESSION_RETRY_MS,
-      });
-      this.wakeAt(this.opts.clock.now() + SESSION_RETRY_MS);
-      return null;
+      this.wakeAt(this.opts.clock.now() + RETRY_MS);
+      return d('unreachable', `cannot open a ZooKeeper session: ${errorMessage(err)}`);
     }
     if (this.stopped) {
-      await s.close();
-      return null;
+      await c.close();
+      return d('stopped', 'agent stopping');
     }
-    this.session = s;
-    this.store = new ClusterStore(s, this.opts.paths, this.opts.acl);
+    this.conn = c;
     this.lockWatchArmed = false;
+    this.breadcrumbWatchArmed = false;
     this.memberDirty = true;
-    const gen = s.generation;
-    s.on('state', (next, prev) => {
-      if (this.session?.generation !== gen) return;
-      this.log.info(`ZooKeeper session ${prev} -> ${next}`, { sessionId: s.sessionId });
+    const gen = c.generation;
+    c.onState((next, prev) => {
+      if (this.conn?.generation !== gen) return;
+      this.log.info(`ZooKeeper session ${prev} -> ${next}`, { sessionId: c.sessionId });
+      // A lost session ends the lease now, not when its timer would have fired.
+      this.lease.check();
       this.kick();
     });
     this.log.info('ZooKeeper session established', {
-      sessionId: s.sessionId,
-      negotiatedTimeoutMs: s.negotiatedTimeoutMs,
+      sessionId: c.sessionId,
+      negotiatedTimeoutMs: c.negotiatedTimeoutMs,
+      relayAllowanceMs: Math.round(c.relayAllowanceMs),
+      leaseBudgetMs: this.lease.leased ? Math.round(this.lease.budgetMs(c)) : undefined,
     });
-    if (this.opts.policy === 'demote') {
-      const budget = s.negotiatedTimeoutMs - this.opts.safetyMarginMs - this.opts.toStandbyTimeoutMs;
-      if (budget < 500) {
-        this.log.error(
-          'negotiated session timeout leaves no lease to act on; this node cannot become active safely',
-          {
-            negotiatedTimeoutMs: s.negotiatedTimeoutMs,
-            safetyMarginMs: this.opts.safetyMarginMs,
-            toStandbyTimeoutMs: this.opts.toStandbyTimeoutMs,
-          },
-        );
-      }
-    }
-    if (!(await this.store.clusterExists())) {
-      this.log.error(`cluster not initialised: ${this.opts.paths.cluster} does not exist (run hafc init)`);
-    } else if (this.opts.acl) {
-      const problems = await this.store.aclProblems();
+    if (!(await c.store.clusterExists())) {
+      this.notInitialised = true;
+      this.log.error(`cluster ${this.opts.cluster} is not initialised: its znode does not exist`, {
+        fix: 'run hafc init -c FILE once for the cluster (with the same zookeeper.connect and root)',
+      });
+    } else {
+      const problems = await c.store.aclProblems();
       if (problems.length) {
         this.log.error(
-          `the ACL of ${this.opts.paths.cluster} does not protect the cluster: ${problems.join('; ')}`,
+          `the ACL of cluster ${this.opts.cluster} does not protect it: ${problems.join('; ')}`,
           {
-            fix: 'hafc init --force --yes with zookeeper.auth set recreates it with the right ACL',
+            fix: 'stop the agents, then hafc init --force --yes with zookeeper.auth set recreates it with the right ACL',
           },
         );
       }
     }
-    return s;
+    return c;
   }
+
+  // ---- records ----------------------------------------------------------------------------
 
   /** The identity every record of ours starts with. */
   private recordBase<K extends 'lock' | 'breadcrumb' | 'member'>(kind: K) {
@@ -806,21 +1149,27 @@ export class Elector {
     };
   }
 
-  private lockRecord(): LockRecord {
+  private lockRecord(c: ElectionConnection): LockRecord {
     return {
       ...this.recordBase('lock'),
       priority: this.opts.node.priority,
-      pid: process.pid,
+      pid: this.opts.pid ?? process.pid,
       agentVersion: this.opts.agentVersion,
       acquiredAt: new Date().toISOString(),
+      session: c.sessionId,
     };
   }
 
-  private breadcrumbRecord(epoch: bigint): BreadcrumbRecord {
-    return { ...this.recordBase('breadcrumb'), epoch: epoch.toString(), writtenAt: new Date().toISOString() };
+  private breadcrumbRecord(epoch: bigint, c: ElectionConnection): BreadcrumbRecord {
+    return {
+      ...this.recordBase('breadcrumb'),
+      epoch: epoch.toString(),
+      writtenAt: new Date().toISOString(),
+      session: c.sessionId,
+    };
   }
 
-  private memberRecord(): MemberRecord {
+  private memberRecord(c: ElectionConnection | null): MemberRecord {
     const n = this.opts.node;
     return {
       ...this.recordBase('member'),
@@ -832,6 +1181,9 @@ export class Elector {
       agentVersion: this.opts.agentVersion,
       control: n.control,
       updatedAt: new Date().toISOString(),
+      pid: this.opts.pid ?? process.pid,
+      ...(c ? { session: c.sessionId } : {}),
+      activationFailed: this.activationFailed,
     };
   }
 }

@@ -4,52 +4,19 @@
  * message names the znode and a bounded excerpt of the bad value.
  */
 import { RecordError } from '../errors.js';
+import { FORMAT_VERSION, type AnyRecord } from '../election/records.js';
 
-/** Major format version we write. Minor additions are new optional fields and need no bump. */
-export const FORMAT_VERSION = 1;
+export { FORMAT_VERSION } from '../election/records.js';
+export type {
+  AnyRecord,
+  BreadcrumbRecord,
+  LockRecord,
+  MemberRecord,
+  NodeIdentity,
+} from '../election/records.js';
+
 /** Larger data is refused before JSON.parse: the lock record is a few hundred bytes. */
 export const MAX_RECORD_BYTES = 64 * 1024;
-
-export interface NodeIdentity {
-  id: string;
-  host: string;
-  port: number;
-}
-
-export interface LockRecord extends NodeIdentity {
-  formatVersion: number;
-  kind: 'lock';
-  cluster: string;
-  priority: number;
-  pid: number;
-  agentVersion: string;
-  acquiredAt: string;
-}
-
-export interface BreadcrumbRecord extends NodeIdentity {
-  formatVersion: number;
-  kind: 'breadcrumb';
-  cluster: string;
-  /** Decimal string of the u64 epoch of the activation that wrote it. */
-  epoch: string;
-  writtenAt: string;
-}
-
-export interface MemberRecord extends NodeIdentity {
-  formatVersion: number;
-  kind: 'member';
-  cluster: string;
-  priority: number;
-  noFailover: boolean;
-  health: string;
-  role: string;
-  epoch: string;
-  agentVersion: string;
-  control: string;
-  updatedAt: string;
-}
-
-export type AnyRecord = LockRecord | BreadcrumbRecord | MemberRecord;
 
 export function encodeRecord(rec: AnyRecord): Buffer {
   return Buffer.from(JSON.stringify(rec), 'utf8');
@@ -123,5 +90,13 @@ export function decodeRecord<K extends AnyRecord['kind']>(
     str('health');
     str('role');
   }
+  // Optional fields of later minor versions: absent is fine, present must be well-formed.
+  if (r.session !== undefined && (typeof r.session !== 'string' || !/^[0-9a-f]{16}$/.test(r.session)))
+    throw bad('session');
+  for (const f of ['demoted', 'activationFailed']) {
+    if (r[f] !== undefined && typeof r[f] !== 'boolean') throw bad(f);
+  }
+  if (r.pid !== undefined && (typeof r.pid !== 'number' || !Number.isInteger(r.pid) || r.pid < 0))
+    throw bad('pid');
   return r as unknown as Extract<AnyRecord, { kind: K }>;
 }

@@ -2,22 +2,35 @@
  * The ZooKeeper session layer: the ONLY module in hafc that imports node-zookeeper-client.
  *
  * The failover controller's safety rests on one question this module answers at every moment:
- * may we still hold our ephemeral lock? The library cannot answer it (see
- * ../../../shared/notes/zookeeper-client-pitfalls.md): it has no read timeout, rarely reports
- * expiry, and never fails some requests. So we keep our own account, on the monotonic clock:
+ * until when can the server NOT have expired our session (and with it our ephemeral lock)? The
+ * library cannot answer it (see ../../../shared/notes/zookeeper-client-pitfalls.md): it has no
+ * read timeout, rarely reports expiry, and never fails some requests. And a reply as such proves
+ * little: a follower cut off from the leader keeps answering reads for up to syncLimit x tickTime
+ * while the leader, which alone expires sessions, hears nothing of us. So we keep our own account,
+ * on the monotonic clock, of what the QUORUM LEADER must have seen:
  *
- *   lastReplySentAt = when the most recent request that a server answered was SENT.
+ *   anchor = a time before which the leader last renewed ("touched") our session, proven by
+ *            - a (re)connect handshake: the leader creates or revalidates the session (and so
+ *              touches it) after we start connecting; or
+ *            - a write W that succeeded (it went through the leader) together with an earlier
+ *              request M on the same connection answered at least G before W was sent: the
+ *              follower relays session touches to the leader only in its replies to the leader's
+ *              pings (every tickTime/2), and such a reply, sent after M arrived and before W was
+ *              forwarded, travels ahead of W on the same stream, so the leader processed M's touch
+ *              before it committed W. G = the relay allowance, tickTime/2 plus slack.
+ *   expiryNotBefore = anchor + T (the negotiated timeout): the leader expires a session no
+ *            earlier than T after its last touch.
  *
- * A server answering proves the session was alive when it processed the request, which is no
- * earlier than when we sent it; the server expires the session no earlier than one negotiated
- * timeout (T) after it last heard from us. Hence:
- *   - now - lastReplySentAt >= 2/3 T  -> suspended (act as if we do not hold the lock);
- *   - now - lastReplySentAt >= T      -> lost (terminal: the server may have expired us, and
- *     another node may hold the lock), whatever the library says.
- * A cheap probe (exists "/") every pingIntervalMs keeps lastReplySentAt fresh while healthy.
+ *   - now >= anchor + 2/3 T -> suspended (act as if we do not hold the lock; the silent or
+ *     isolated connection is dropped so the library tries the next server);
+ *   - now >= anchor + T     -> lost (terminal: the server may have expired us), whatever the
+ *     library says.
+ * Two probes keep the anchor fresh while healthy: a cheap read (exists "/", answered by the
+ * follower) every relay allowance / 2, and a quorum write (a multi with one `check` of "/", a tiny
+ * no-op transaction) every writeProbeIntervalMs. Reads alone never move the anchor.
  *
  * Library events are hints on top: 'disconnected' -> suspended at once; 'expired' and
- * 'authenticationFailed' -> lost at once. A probe answered after a (re)connect -> connected.
+ * 'authenticationFailed' -> lost at once.
  *
  * Library quirks handled here rather than in the patch: retries are 0 (a retried create of our
  * own ephemeral comes back as NODE_EXISTS); close() is always deferred to a later macrotask
@@ -111,6 +124,7 @@ interface ZkLibrary {
 const zk = createRequire(import.meta.url)('node-zookeeper-client') as ZkLibrary;
 
 /** ConnectionManager.STATES of the library. */
+const CM_CONNECTING = 1;
 const CM_CLOSED = -2;
 const CM_SESSION_EXPIRED = -3;
 const CM_AUTHENTICATION_FAILED = -4;
@@ -127,9 +141,16 @@ interface Pending {
   op: string;
   path: string;
   sentAt: number;
+  /** The library connection it was sent on (libConnects at send time). */
+  conn: number;
   reject: (err: ZkError) => void;
   cancelTimer: () => void;
 }
+
+/** Requests that the quorum leader must process: their success proves it saw them. */
+const QUORUM_OPS = new Set(['create', 'setData', 'remove', 'multi', 'quorum probe']);
+/** Answered requests kept per connection as candidates for the relay argument. */
+const MAX_ANSWERED = 256;
 
 const ALLOWED: Record<SessionState, readonly SessionState[]> = {
   connecting: ['connected', 'closed'],
@@ -140,15 +161,94 @@ const ALLOWED: Record<SessionState, readonly SessionState[]> = {
 };
 
 /**
- * Opens a session and resolves once it is connected (a probe was answered). Rejects with
- * ConfigError for bad options, ZkError CONNECT_TIMEOUT (naming the connect string) after
- * connectTimeoutMs, or ZkError AUTH_FAILED; the library client is closed in every failure case.
+ * Opens a session and resolves once it is connected: the handshake succeeded and a quorum write
+ * went through. Rejects with ConfigError for bad options, ZkError CONNECT_TIMEOUT (naming the
+ * connect string) after connectTimeoutMs, NO_CHROOT when the connect string's chroot does not
+ * exist, or AUTH_FAILED; the library client is closed in every failure case.
  */
 export async function openSession(opts: ZkSessionOptions): Promise<ZkSession> {
   const session = new Session(opts);
   await session.start();
   return session;
 }
+
+/**
+ * The relay allowance for a ZooKeeper ensemble whose minSessionTimeout is `minSessionTimeoutMs`:
+ * half its tickTime (servers keep minSessionTimeout = 2 x tickTime unless an operator set it)
+ * plus slack for a leader whose ping loop runs late.
+ */
+export function relayAllowanceFromMinSessionMs(minSessionTimeoutMs: number): number {
+  const halfTick = minSessionTimeoutMs / 4;
+  return Math.round(halfTick + Math.max(25, halfTick / 4));
+}
+
+/**
+ * Asks the servers for their minSessionTimeout by requesting a session shorter than any sane
+ * minimum (the server grants its minimum instead), and derives the relay allowance from it. Only
+ * the handshake is needed, so the library is used bare here. The request cannot be much shorter:
+ * the library bounds each connect attempt by a fraction of it.
+ */
+export function discoverRelayAllowanceMs(opts: {
+  connect: string;
+  timeoutMs: number;
+  digestAuth?: string[];
+}): Promise<{ relayAllowanceMs: number; minSessionTimeoutMs: number }> {
+  const connect = parseConnectString(opts.connect).normalized;
+  const client = zk.createClient(connect, {
+    sessionTimeout: DISCOVERY_SESSION_MS,
+    spinDelay: 50,
+    retries: 0,
+  });
+  for (const cred of opts.digestAuth ?? []) client.addAuthInfo('digest', Buffer.from(cred));
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (fn: () => void) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      // Deferred: close() inside a library handler is undone by its reconnect logic.
+      setImmediate(() => {
+        try {
+          client.close();
+        } catch {
+          // nothing to close
+        }
+      });
+      fn();
+    };
+    const timer = setTimeout(
+      () =>
+        finish(() =>
+          reject(
+            new ZkError(
+              'CONNECT_TIMEOUT',
+              `could not reach ZooKeeper at ${connect} within ${opts.timeoutMs} ms`,
+            ),
+          ),
+        ),
+      opts.timeoutMs,
+    );
+    client.once('connected', () =>
+      finish(() => {
+        const min = client.getSessionTimeout();
+        resolve({ minSessionTimeoutMs: min, relayAllowanceMs: relayAllowanceFromMinSessionMs(min) });
+      }),
+    );
+    client.once('authenticationFailed', () =>
+      finish(() => reject(new ZkError('AUTH_FAILED', `ZooKeeper at ${connect} rejected our credentials`))),
+    );
+    try {
+      client.connect();
+    } catch (err) {
+      finish(() =>
+        reject(new ZkError('CLIENT_ERROR', `could not start the ZooKeeper client: ${errorMessage(err)}`)),
+      );
+    }
+  });
+}
+
+/** Shorter than any ensemble's minSessionTimeout we expect (2 x a tickTime of 300 ms or more). */
+const DISCOVERY_SESSION_MS = 600;
 
 class Session implements ZkSession {
   readonly generation = ++lastGeneration;
@@ -157,13 +257,23 @@ class Session implements ZkSession {
   private id = '0000000000000000';
   private password: Buffer = Buffer.alloc(16);
   private timeoutMs: number;
+  /** Send time of the latest request any server answered: proves the connection, not the session. */
   private lastSent = -Infinity;
+  /** The leader touched the session no earlier than this (see the header). */
+  private anchor = -Infinity;
+  /** A lower bound on when the handshake of the current (or next) connection was sent. */
+  private connectStartedAt = -Infinity;
+  /** Requests answered on the current connection: candidates for pairing with a later write. */
+  private answered: Array<{ sentAt: number; answeredAt: number }> = [];
+  private relayMs: number;
 
   private readonly connect: string;
   private readonly requestedTimeoutMs: number;
   private readonly requestTimeoutMs: number;
   private readonly connectTimeoutMs: number;
-  private readonly pingIntervalOpt: number | undefined;
+  private readonly relayOpt: number | undefined;
+  private readonly leaseReserveMs: number;
+  private readonly chroot: string | undefined;
   private readonly digestAuth: string[];
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -180,10 +290,13 @@ class Session implements ZkSession {
   private libConnected = false;
   /** Bumped on every library (re)connect: a probe issued before it may sit in a dead queue. */
   private libConnects = 0;
-  private probeInFlight: { connects: number } | null = null;
+  private readProbeOn = -1;
+  private writeProbeOn = -1;
+  private chrootLogged = false;
 
   private cancelDeadline: () => void = () => {};
-  private cancelProbe: () => void = () => {};
+  private cancelReadProbe: () => void = () => {};
+  private cancelWriteProbe: () => void = () => {};
   private cancelConnect: () => void = () => {};
 
   private opened: { resolve: () => void; reject: (err: Error) => void } | null = null;
@@ -193,14 +306,19 @@ class Session implements ZkSession {
   constructor(opts: ZkSessionOptions) {
     const parsed = parseConnectString(opts.connect);
     this.connect = parsed.normalized;
+    this.chroot = parsed.chroot;
     this.requestedTimeoutMs = positiveMs(opts.sessionTimeoutMs, 'sessionTimeoutMs');
     this.requestTimeoutMs = positiveMs(opts.requestTimeoutMs, 'requestTimeoutMs');
     this.connectTimeoutMs =
       opts.connectTimeoutMs === undefined
         ? this.requestedTimeoutMs
         : positiveMs(opts.connectTimeoutMs, 'connectTimeoutMs');
-    this.pingIntervalOpt =
-      opts.pingIntervalMs === undefined ? undefined : positiveMs(opts.pingIntervalMs, 'pingIntervalMs');
+    this.relayOpt =
+      opts.relayAllowanceMs === undefined
+        ? undefined
+        : nonNegativeMs(opts.relayAllowanceMs, 'relayAllowanceMs');
+    this.leaseReserveMs =
+      opts.leaseReserveMs === undefined ? 0 : nonNegativeMs(opts.leaseReserveMs, 'leaseReserveMs');
     this.digestAuth = (opts.digestAuth ?? []).map((cred, i) => {
       // Never echo the credential itself: it is a secret.
       if (typeof cred !== 'string' || !/^[^:]+:.+$/.test(cred)) {
@@ -211,6 +329,7 @@ class Session implements ZkSession {
     this.clock = opts.clock ?? systemClock;
     this.log = (opts.logger ?? silentLogger).child({ component: 'zk-session', generation: this.generation });
     this.timeoutMs = this.requestedTimeoutMs;
+    this.relayMs = this.relayOpt ?? this.timeoutMs / 4;
 
     this.client = zk.createClient(this.connect, {
       sessionTimeout: this.requestedTimeoutMs,
@@ -238,6 +357,12 @@ class Session implements ZkSession {
   get lastReplySentAt(): number {
     return this.lastSent;
   }
+  get expiryNotBefore(): number {
+    return this.anchor + this.timeoutMs;
+  }
+  get relayAllowanceMs(): number {
+    return this.relayMs;
+  }
 
   on(event: 'state', listener: StateListener): this {
     if (event === 'state') this.listeners.add(listener);
@@ -263,6 +388,11 @@ class Session implements ZkSession {
         this.onLibTerminal('the server rejected our credentials', 'AUTH_FAILED'),
       );
       for (const cred of this.digestAuth) c.addAuthInfo('digest', Buffer.from(cred));
+      // Every connect attempt starts here; its handshake is sent later, so this is a lower bound
+      // on when the leader created or revalidated the session if the attempt succeeds.
+      c.connectionManager.on('state', (st: number) => {
+        if (st === CM_CONNECTING) this.connectStartedAt = this.clock.now();
+      });
 
       this.cancelConnect = this.clock.setTimer(this.connectTimeoutMs, () => {
         if (this.current !== 'connecting') return;
@@ -275,6 +405,7 @@ class Session implements ZkSession {
       });
       this.log.debug('connecting', { connect: this.connect, sessionTimeoutMs: this.requestedTimeoutMs });
       try {
+        this.connectStartedAt = this.clock.now();
         c.connect();
       } catch (err) {
         this.failOpen(
@@ -321,18 +452,23 @@ class Session implements ZkSession {
           negotiatedMs: negotiated,
         });
         this.timeoutMs = negotiated;
-      }
-      if (this.pingIntervalOpt !== undefined && this.pingIntervalOpt > negotiated / 3) {
-        this.log.warn('pingIntervalMs exceeds a third of the negotiated session timeout; using the third', {
-          pingIntervalMs: this.pingIntervalOpt,
-          negotiatedMs: negotiated,
-        });
+        this.relayMs = this.relayOpt ?? negotiated / 4;
       }
       this.libConnected = true;
       this.libConnects += 1;
-      this.log.debug('library connected; probing before we call the session connected', { sessionId: id });
-      // Not "connected" yet: the handshake's send time is unknown, a probe's is not.
-      this.probe();
+      this.answered = [];
+      // The leader created or revalidated (touched) the session after we began this connection.
+      this.advanceAnchor(this.connectStartedAt);
+      this.log.debug('library connected', { sessionId: id });
+      this.readProbe();
+      // At once: a write is what proves the quorum path (and, on a fresh session, the chroot).
+      this.writeProbe();
+      this.scheduleReadProbe();
+      // Soon again: a write sent one relay allowance after the first read was answered re-anchors
+      // the lease on this connection.
+      this.scheduleWriteProbe(
+        Math.min(this.writeProbeIntervalMs(), this.relayMs + 2 * this.readProbeIntervalMs()),
+      );
       this.scheduleDeadline();
     });
   }
@@ -340,6 +476,9 @@ class Session implements ZkSession {
   private onLibDisconnected(why: string): void {
     guarded(this.log, 'disconnected', () => {
       this.libConnected = false;
+      // The next handshake is sent after this moment.
+      this.connectStartedAt = this.clock.now();
+      this.answered = [];
       if (this.current === 'connected') this.setState('suspended', why);
     });
   }
@@ -357,28 +496,50 @@ class Session implements ZkSession {
 
   // --- liveness ------------------------------------------------------------------------------
 
-  /** Records a server reply to a request sent at `sentAt` and acts on it. */
-  private onServerReply(sentAt: number): void {
+  /**
+   * Records a server reply to a request sent at `sentAt` on connection `conn`; `quorum` when it
+   * was a successful write (the leader committed it).
+   */
+  private onServerReply(sentAt: number, conn: number, quorum: boolean): void {
     if (this.isTerminal()) return;
     // A lost deadline that passed while the event loop was busy counts before this late news:
     // by our own rule we could not have known the session was alive in time.
-    if (this.current !== 'connecting' && this.clock.now() - this.lastSent >= this.timeoutMs) {
-      this.checkDeadlines();
-      return;
-    }
+    if (this.current !== 'connecting' && this.checkDeadlines()) return;
     if (sentAt > this.lastSent) this.lastSent = sentAt;
-    if (!this.libConnected) return;
-    const silentFor = this.clock.now() - this.lastSent;
-    if (silentFor >= this.suspendAfterMs()) return; // an old answer proves too little
-    if (this.current === 'connecting') {
-      this.cancelConnect();
-      this.setState('connected', `session ${this.id} established (timeout ${this.timeoutMs} ms)`);
-      const opened = this.opened;
-      this.opened = null;
-      opened?.resolve();
-      this.scheduleProbe();
-    } else if (this.current === 'suspended') {
-      this.setState('connected', `a request sent ${Math.round(silentFor)} ms ago was answered`);
+    if (!this.libConnected || conn !== this.libConnects) return; // an older connection's news
+    if (quorum) {
+      let best = -Infinity;
+      for (const m of this.answered) {
+        if (m.answeredAt <= sentAt - this.relayMs && m.sentAt > best) best = m.sentAt;
+      }
+      this.advanceAnchor(best);
+      if (this.current === 'connecting') this.onFirstQuorumReply();
+    }
+    this.answered.push({ sentAt, answeredAt: this.clock.now() });
+    if (this.answered.length > MAX_ANSWERED || (this.answered[0]?.sentAt ?? Infinity) <= this.anchor) {
+      // Entries sent before the anchor can never raise it; keep the list short.
+      this.answered = this.answered.filter((m) => m.sentAt > this.anchor).slice(-MAX_ANSWERED);
+    }
+  }
+
+  /** Opening: the handshake anchored the session, and a write just proved the quorum path. */
+  private onFirstQuorumReply(): void {
+    if (this.clock.now() - this.anchor >= this.suspendAfterMs()) return; // too slow to count
+    this.cancelConnect();
+    this.setState('connected', `session ${this.id} established (timeout ${this.timeoutMs} ms)`);
+    const opened = this.opened;
+    this.opened = null;
+    opened?.resolve();
+  }
+
+  private advanceAnchor(t: number): void {
+    if (!(t > this.anchor)) return;
+    this.anchor = t;
+    this.scheduleDeadline();
+    if (this.current !== 'suspended' || !this.libConnected) return;
+    const age = this.clock.now() - this.anchor;
+    if (age < this.suspendAfterMs()) {
+      this.setState('connected', `the quorum confirmed the session ${Math.round(age)} ms ago`);
     }
   }
 
@@ -389,22 +550,25 @@ class Session implements ZkSession {
   /** Applies the local deadlines; returns true when the session is (now) lost. */
   private checkDeadlines(): boolean {
     if (this.current !== 'connected' && this.current !== 'suspended') return this.isTerminal();
-    const silentFor = this.clock.now() - this.lastSent;
-    if (silentFor >= this.timeoutMs) {
+    const age = this.clock.now() - this.anchor;
+    if (age >= this.timeoutMs) {
       this.lose(
-        `no reply to any request sent in the last ${Math.round(silentFor)} ms ` +
-          `(negotiated session timeout ${this.timeoutMs} ms): the server may have expired the session`,
+        `nothing proved the session to the quorum in the last ${Math.round(age)} ms ` +
+          `(negotiated session timeout ${this.timeoutMs} ms): the server may have expired it`,
       );
       return true;
     }
-    if (this.current === 'connected' && silentFor >= this.suspendAfterMs()) {
+    if (this.current === 'connected' && age >= this.suspendAfterMs()) {
       this.setState(
         'suspended',
-        `no reply to any request sent in the last ${Math.round(silentFor)} ms (2/3 of ${this.timeoutMs} ms)`,
+        `no quorum-confirmed reply for ${Math.round(age)} ms (2/3 of ${this.timeoutMs} ms)` +
+          (this.clock.now() - this.lastSent < this.suspendAfterMs()
+            ? ': the server answers reads but not writes (a follower cut off from its leader?)'
+            : ''),
       );
-      // The library has no read timeout: drop the silent connection so it tries the next
-      // server, as the Java client does after 2/3 of the timeout. Deferred: we may be inside
-      // the library's socket handler.
+      // The library has no read timeout, and a follower cut off from the leader still answers
+      // reads: drop the connection so the library tries the next server, as the Java client does
+      // after 2/3 of the timeout. Deferred: we may be inside the library's socket handler.
       setImmediate(() => {
         if (this.current === 'suspended' && this.libConnected) this.dropConnection();
       });
@@ -416,7 +580,7 @@ class Session implements ZkSession {
   private scheduleDeadline(): void {
     this.cancelDeadline();
     if (this.current !== 'connected' && this.current !== 'suspended') return;
-    const at = this.lastSent + (this.current === 'connected' ? this.suspendAfterMs() : this.timeoutMs);
+    const at = this.anchor + (this.current === 'connected' ? this.suspendAfterMs() : this.timeoutMs);
     // +1: node timers may fire a fraction of a millisecond before performance.now() says so.
     const delay = Math.max(1, Math.ceil(at - this.clock.now()) + 1);
     this.cancelDeadline = this.clock.setTimer(delay, () => {
@@ -427,36 +591,53 @@ class Session implements ZkSession {
     });
   }
 
-  private pingIntervalMs(): number {
-    const third = this.timeoutMs / 3;
-    return Math.max(1, Math.min(this.pingIntervalOpt ?? third, third));
+  /** Reads touch the session on the follower and give later writes something to pair with. */
+  private readProbeIntervalMs(): number {
+    return Math.max(20, Math.min(this.relayMs / 2, this.timeoutMs / 12));
   }
 
-  private scheduleProbe(): void {
-    this.cancelProbe();
+  /**
+   * Quorum writes keep the anchor fresh: several per lease budget (negotiated timeout, less the
+   * relay allowance and what the lease must keep in reserve), and at least three per session.
+   */
+  private writeProbeIntervalMs(): number {
+    const budget = this.timeoutMs - this.relayMs - this.leaseReserveMs;
+    return Math.max(50, Math.min(this.timeoutMs / 3, budget / 3));
+  }
+
+  private scheduleReadProbe(): void {
+    this.cancelReadProbe();
     if (this.isTerminal()) return;
-    this.cancelProbe = this.clock.setTimer(this.pingIntervalMs(), () => {
-      guarded(this.log, 'probe', () => {
-        this.probe();
-        this.scheduleProbe();
+    this.cancelReadProbe = this.clock.setTimer(this.readProbeIntervalMs(), () => {
+      guarded(this.log, 'read probe', () => {
+        // After a suspend of the host (or a long freeze) the first timer to run notices it.
+        this.checkDeadlines();
+        this.readProbe();
+        this.scheduleReadProbe();
       });
     });
   }
 
-  /**
-   * Sends exists("/") unless a probe is already on the wire of the current connection: replies
-   * come in order, so a second one cannot come back sooner.
-   */
-  private probe(): void {
-    if (this.isTerminal() || !this.libConnected) return;
-    if (this.probeInFlight && this.probeInFlight.connects === this.libConnects) return;
-    const mine = { connects: this.libConnects };
-    this.probeInFlight = mine;
-    const timeoutMs = Math.min(this.requestTimeoutMs, this.timeoutMs);
+  private scheduleWriteProbe(delayMs = this.writeProbeIntervalMs()): void {
+    this.cancelWriteProbe();
+    if (this.isTerminal()) return;
+    this.cancelWriteProbe = this.clock.setTimer(delayMs, () => {
+      guarded(this.log, 'write probe', () => {
+        this.writeProbe();
+        this.scheduleWriteProbe();
+      });
+    });
+  }
+
+  /** exists("/") unless one is on the wire of this connection already (replies come in order). */
+  private readProbe(): void {
+    if (this.isTerminal() || !this.libConnected || this.readProbeOn === this.libConnects) return;
+    const conn = this.libConnects;
+    this.readProbeOn = conn;
     this.request<void>(
       'probe',
       '/',
-      timeoutMs,
+      Math.min(this.requestTimeoutMs, this.timeoutMs),
       (reply) => this.client.exists('/', undefined, reply),
       () => {},
     )
@@ -464,8 +645,45 @@ class Session implements ZkSession {
         // Failure is reflected in the deadlines, not here.
       })
       .finally(() => {
-        if (this.probeInFlight === mine) this.probeInFlight = null;
+        if (this.readProbeOn === conn) this.readProbeOn = -1;
       });
+  }
+
+  /** A no-op transaction (check "/" at any version): only the leader can commit it. */
+  private writeProbe(): void {
+    if (this.isTerminal() || !this.libConnected || this.writeProbeOn === this.libConnects) return;
+    const conn = this.libConnects;
+    this.writeProbeOn = conn;
+    this.request<void>(
+      'quorum probe',
+      '/',
+      Math.min(this.requestTimeoutMs, this.timeoutMs),
+      (reply) => {
+        const tx = this.client.transaction();
+        tx.check('/', -1);
+        tx.commit(reply);
+      },
+      () => {},
+    )
+      .catch((err: unknown) => this.onWriteProbeFailed(err))
+      .finally(() => {
+        if (this.writeProbeOn === conn) this.writeProbeOn = -1;
+      });
+  }
+
+  private onWriteProbeFailed(err: unknown): void {
+    // "/" is the chroot: NO_NODE means the connect string names a chroot that does not exist,
+    // and nothing this agent does can work until an operator creates it.
+    if (!(err instanceof ZkError && err.zkCode === 'NO_NODE')) return;
+    const what =
+      `the chroot ${this.chroot ?? '/'} of the ZooKeeper connect string ${this.connect} does not exist ` +
+      `on the servers: create it (e.g. zkCli.sh create ${this.chroot ?? '/'} "") or remove it from zookeeper.connect`;
+    if (this.current === 'connecting') {
+      this.failOpen(new ZkError('NO_CHROOT', what));
+    } else if (!this.chrootLogged) {
+      this.chrootLogged = true;
+      this.log.error(what);
+    }
   }
 
   private dropConnection(): void {
@@ -504,6 +722,9 @@ class Session implements ZkSession {
       sinceLastReplySentMs: Number.isFinite(this.lastSent)
         ? Math.round(this.clock.now() - this.lastSent)
         : undefined,
+      sinceQuorumProofMs: Number.isFinite(this.anchor)
+        ? Math.round(this.clock.now() - this.anchor)
+        : undefined,
     };
     if (next === 'lost' || next === 'suspended') this.log.warn(`zk session ${prev} -> ${next}`, fields);
     else this.log.info(`zk session ${prev} -> ${next}`, fields);
@@ -536,7 +757,8 @@ class Session implements ZkSession {
     const prev = this.current;
     this.setState(next, reason);
     this.cancelConnect();
-    this.cancelProbe();
+    this.cancelReadProbe();
+    this.cancelWriteProbe();
     this.cancelDeadline();
     this.libConnected = false;
     const code = next === 'lost' ? 'SESSION_LOST' : 'CLOSED';
@@ -615,7 +837,14 @@ class Session implements ZkSession {
         reject(this.terminalError(op, path));
         return;
       }
-      const p: Pending = { op, path, sentAt: this.clock.now(), reject, cancelTimer: () => {} };
+      const p: Pending = {
+        op,
+        path,
+        sentAt: this.clock.now(),
+        conn: this.libConnects,
+        reject,
+        cancelTimer: () => {},
+      };
       this.pending.add(p);
       p.cancelTimer = this.clock.setTimer(timeoutMs, () => {
         if (!this.pending.delete(p)) return;
@@ -627,7 +856,7 @@ class Session implements ZkSession {
         try {
           if (this.isTerminal()) return; // already failed with SESSION_LOST / CLOSED
           const fromServer = !err || (isLibException(err) && !LOCAL_ERROR_CODES.has(err.code));
-          if (fromServer) this.onServerReply(p.sentAt);
+          if (fromServer) this.onServerReply(p.sentAt, p.conn, !err && QUORUM_OPS.has(op));
           if (!this.pending.delete(p)) return; // timed out, or failed by terminate() just now
           p.cancelTimer();
           if (err) {
@@ -894,6 +1123,15 @@ function positiveMs(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new ConfigError(
       `ZooKeeper session option ${name} must be a positive number of ms, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+function nonNegativeMs(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ConfigError(
+      `ZooKeeper session option ${name} must be a number of ms >= 0, got ${String(value)}`,
     );
   }
   return value;

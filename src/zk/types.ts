@@ -8,11 +8,11 @@ import type { Logger } from '../log.js';
 
 /**
  * connecting -> connected <-> suspended -> lost; any -> closed.
- * - suspended: we may or may not still hold the session; act as if we do not (no active service
- *   under policy demote). Entered when the library reports a disconnect or no reply arrived for
- *   2/3 of the negotiated timeout.
- * - lost: terminal. A full negotiated timeout passed since the last answered request was SENT
- *   (or the server said expired, or auth failed). Every ephemeral node of ours may be gone.
+ * - suspended: we may or may not still hold the session; act as if we do not. Entered when the
+ *   library reports a disconnect or nothing proved the session to the quorum for 2/3 of the
+ *   negotiated timeout.
+ * - lost: terminal. The session's proven expiry floor passed (or the server said expired, or
+ *   auth failed). Every ephemeral node of ours may be gone.
  * - closed: terminal, by close().
  */
 export type SessionState = 'connecting' | 'connected' | 'suspended' | 'lost' | 'closed';
@@ -67,10 +67,17 @@ export interface ZkSessionOptions {
   /** How long open() waits for the first connection before rejecting. @default sessionTimeoutMs */
   connectTimeoutMs?: number;
   /**
-   * Liveness probe period; larger values are lowered to a third of the negotiated timeout (a
-   * longer period would make a healthy session look suspended). @default negotiatedTimeoutMs / 3
+   * How far the leader's expiry clock for this session may lag behind our requests: ZooKeeper
+   * relays a follower's session touches to the leader only in its replies to the leader's pings,
+   * every tickTime/2. Use `discoverRelayAllowanceMs()`. @default negotiatedTimeoutMs / 4 (the bound
+   * when the servers keep their default minSessionTimeout of 2 x tickTime)
    */
-  pingIntervalMs?: number;
+  relayAllowanceMs?: number;
+  /**
+   * The part of the session a lease cannot use (safety margin + to-standby timeout): the quorum
+   * probe runs several times per remaining budget. @default 0
+   */
+  leaseReserveMs?: number;
   /** Digest credentials, "user:password", added to the session (and re-sent on reconnect). */
   digestAuth?: string[];
   logger?: Logger;
@@ -89,8 +96,18 @@ export interface ZkSession {
    */
   readonly sessionPassword: Buffer;
   readonly negotiatedTimeoutMs: number;
-  /** Clock time at which the most recent request that was answered by a server was SENT. */
+  /**
+   * Clock time at which the most recent request that was answered by a server was SENT. Proves
+   * the connection only: a follower cut off from its leader still answers reads.
+   */
   readonly lastReplySentAt: number;
+  /**
+   * Clock time before which the server cannot have expired this session, proven through the
+   * quorum leader (a handshake, or a committed write plus the relay argument; see session.ts).
+   */
+  readonly expiryNotBefore: number;
+  /** The relay allowance in use (see ZkSessionOptions.relayAllowanceMs). */
+  readonly relayAllowanceMs: number;
 
   on(event: 'state', listener: (next: SessionState, prev: SessionState) => void): this;
   off(event: 'state', listener: (next: SessionState, prev: SessionState) => void): this;

@@ -38,6 +38,15 @@ export class FakeClock implements Clock {
     });
   }
 
+  /**
+   * Time passes and nothing runs: a process frozen (SIGSTOP, a long GC pause) for `ms`. Overdue
+   * timers fire only on the next `advance`, after whatever the test lets run first (as a thawed
+   * process handles pending I/O before its overdue timers).
+   */
+  jump(ms: number): void {
+    this.t += ms;
+  }
+
   /** Moves time forward, firing due timers in order; awaits microtasks between timers. */
   async advance(ms: number): Promise<void> {
     const end = this.t + ms;

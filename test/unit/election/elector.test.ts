@@ -1,5 +1,6 @@
 /**
- * Deterministic tests of the ActiveStandbyElector on an in-memory ZooKeeper and a fake clock.
+ * Deterministic tests of the ActiveStandbyElector on an in-memory store (test/support/fake-store.ts)
+ * and a fake clock.
  *
  * Time moves only through `world.advance*` / `world.until`, which step the FakeClock and let every
  * pending microtask run between steps (setImmediate, never a real sleep). Callbacks are recorders
@@ -12,6 +13,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeClock } from '../../support/fake-clock.js';
 import { Elector, type ElectorCallbacks, type ElectorState } from '../../../src/election/elector.js';
+import { POLICIES } from '../../../src/election/lease.js';
 import { ZkError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log.js';
 import type { FenceTarget } from '../../../src/service/agent.js';
@@ -22,7 +24,7 @@ import {
   type BreadcrumbRecord,
   type MemberRecord,
 } from '../../../src/zk/records.js';
-import { FakeZkServer, type FakeZkSession, type Hold, type HoldMatch } from '../../support/fake-zk.js';
+import { FakeConnection, FakeCoordinator, type Hold, type HoldMatch } from '../../support/fake-store.js';
 
 const paths = clusterPaths('/hafc', 'ns1');
 const T = 4000;
@@ -61,12 +63,19 @@ interface NodeOptions {
   policy?: 'demote' | 'hold';
   priority?: number;
   noFailover?: boolean;
+  host?: string;
+  port?: number;
+  negotiatedTimeoutMs?: number;
+  relayAllowanceMs?: number;
+  backoffMs?: number;
+  priorityGraceMs?: number;
+  stepDeadlineMs?: number;
 }
 
 type Behaviour = {
   becomeActive: ElectorCallbacks['becomeActive'];
   becomeStandby: ElectorCallbacks['becomeStandby'];
-  enterNeutralMode: ElectorCallbacks['enterNeutralMode'];
+  demote: ElectorCallbacks['demote'];
   fenceOldActive: ElectorCallbacks['fenceOldActive'];
 };
 
@@ -74,7 +83,7 @@ function defaultBehaviour(): Behaviour {
   return {
     becomeActive: async () => {},
     becomeStandby: async () => {},
-    enterNeutralMode: async () => true,
+    demote: async () => true,
     fenceOldActive: async () => true,
   };
 }
@@ -82,7 +91,7 @@ function defaultBehaviour(): Behaviour {
 class TestNode {
   readonly host: string;
   readonly port: number;
-  readonly sessions: FakeZkSession[] = [];
+  readonly sessions: FakeConnection[] = [];
   readonly logs: string[] = [];
   readonly timeline = new Map<string, Call[]>();
   /** What each callback does; tests replace entries. */
@@ -98,8 +107,8 @@ class TestNode {
     n: number,
     opts: NodeOptions,
   ) {
-    this.host = `10.0.0.${n}`;
-    this.port = 8000 + n;
+    this.host = opts.host ?? `10.0.0.${n}`;
+    this.port = opts.port ?? 8000 + n;
     const rec =
       <A extends unknown[]>(name: string) =>
       (...args: A) => {
@@ -109,7 +118,7 @@ class TestNode {
       };
     const onBecomeActive = rec<Parameters<Behaviour['becomeActive']>>('becomeActive');
     const onBecomeStandby = rec<[string]>('becomeStandby');
-    const onNeutral = rec<[string, boolean]>('enterNeutralMode');
+    const onDemote = rec<[string]>('demote');
     const onFence = rec<Parameters<Behaviour['fenceOldActive']>>('fenceOldActive');
     const onState = rec<[ElectorState, ElectorState, string, bigint | null]>('state');
     const onFailed = rec<[string]>('activationFailed');
@@ -122,9 +131,9 @@ class TestNode {
         onBecomeStandby(reason);
         return this.behave.becomeStandby(reason);
       }),
-      enterNeutralMode: vi.fn<ElectorCallbacks['enterNeutralMode']>((reason, demote) => {
-        onNeutral(reason, demote);
-        return this.behave.enterNeutralMode(reason, demote);
+      demote: vi.fn<ElectorCallbacks['demote']>((reason) => {
+        onDemote(reason);
+        return this.behave.demote(reason);
       }),
       fenceOldActive: vi.fn<ElectorCallbacks['fenceOldActive']>((target, epoch, signal) => {
         onFence(target, epoch, signal);
@@ -136,6 +145,7 @@ class TestNode {
       onActivationFailed: vi.fn<NonNullable<ElectorCallbacks['onActivationFailed']>>((reason) =>
         onFailed(reason),
       ),
+      onFatal: vi.fn<NonNullable<ElectorCallbacks['onFatal']>>(),
     };
     this.elector = new Elector({
       cluster: 'ns1',
@@ -147,20 +157,23 @@ class TestNode {
         noFailover: opts.noFailover ?? false,
         control: `127.0.0.1:${9000 + n}`,
       },
-      paths,
-      openSession: async () => {
+      connect: async () => {
         if (!this.reachable) {
           throw new ZkError('CONNECT_TIMEOUT', `could not open a ZooKeeper session (host ${id} partitioned)`);
         }
-        const s = await world.server.open({ negotiatedTimeoutMs: T });
+        const s = await world.server.connect({
+          negotiatedTimeoutMs: opts.negotiatedTimeoutMs ?? T,
+          relayAllowanceMs: opts.relayAllowanceMs ?? 0,
+        });
         this.sessions.push(s);
         return s;
       },
-      policy: opts.policy ?? 'demote',
+      policy: POLICIES[opts.policy ?? 'demote'],
       safetyMarginMs: MARGIN,
       toStandbyTimeoutMs: TO_STANDBY,
-      backoffMs: BACKOFF,
-      priorityGraceMs: GRACE,
+      backoffMs: opts.backoffMs ?? BACKOFF,
+      priorityGraceMs: opts.priorityGraceMs ?? GRACE,
+      stepDeadlineMs: opts.stepDeadlineMs ?? 600_000,
       agentVersion: 'test',
       health: () => 'HEALTHY',
       clock: world.clock,
@@ -174,7 +187,7 @@ class TestNode {
     this.elector.start();
   }
 
-  session(): FakeZkSession {
+  session(): FakeConnection {
     const s = this.sessions.at(-1);
     if (!s) throw new Error(`${this.id} has no session yet`);
     return s;
@@ -200,9 +213,17 @@ class TestNode {
     return call[2];
   }
 
-  /** Demotion requests (enterNeutralMode with demote = true). */
+  /** Demotion requests. */
   demotions(): Call[] {
-    return this.calls('enterNeutralMode').filter((c) => c.args[1] === true);
+    return this.calls('demote');
+  }
+
+  /** The elector's decisions, as logged ("decision: ACTION"). */
+  decisions(): string[] {
+    return this.logs.flatMap((l) => {
+      const m = /"msg":"decision: ([a-z-]+)"/.exec(l);
+      return m ? [m[1]!] : [];
+    });
   }
 
   /** The host loses ZooKeeper: its session is suspended and no new one can be opened. */
@@ -214,15 +235,10 @@ class TestNode {
 
 class World {
   readonly clock = new FakeClock();
-  readonly server = new FakeZkServer(this.clock);
+  readonly server = new FakeCoordinator(this.clock, paths);
   readonly nodes: TestNode[] = [];
   private readonly gates: Gate<unknown>[] = [];
   private readonly holds: Hold[] = [];
-
-  constructor() {
-    // What `hafc init` creates.
-    for (const p of [paths.members, paths.control, paths.history]) this.server.mkdirp(p);
-  }
 
   node(id: string, opts: NodeOptions = {}): TestNode {
     const n = new TestNode(this, id, this.nodes.length + 1, opts);
@@ -312,7 +328,7 @@ class World {
 }
 
 /** lost, or already closed by the elector that noticed the loss. */
-function gone(s: FakeZkSession): boolean {
+function gone(s: FakeConnection): boolean {
   return s.state === 'lost' || s.state === 'closed';
 }
 
@@ -351,61 +367,58 @@ afterEach(async () => {
 
 // ---- the fake itself ------------------------------------------------------------------------
 
-describe('FakeZkServer (the test double the elector tests rely on)', () => {
-  it('orders zxids, owns ephemerals by session, fires one-shot watches of other sessions on expiry', async () => {
+describe('FakeCoordinator (the test double the elector tests rely on)', () => {
+  it('orders zxids, owns ephemerals by session, fires one-shot watches on expiry', async () => {
     const w = world();
-    const s1 = await w.server.open();
-    const s2 = await w.server.open();
+    const s1 = await w.server.connect();
+    const s2 = await w.server.connect();
     expect(s1.sessionId).toMatch(/^[0-9a-f]{16}$/);
     expect(s1.sessionId).not.toBe(s2.sessionId);
     expect(s2.generation).toBeGreaterThan(s1.generation);
+    const rec = (id: string) => ({ ...member(id, 1), kind: 'lock' as const, pid: 1, acquiredAt: '' });
 
-    await s1.create(paths.lock, Buffer.from('x'), { mode: 'ephemeral' });
-    const stat = (await s2.exists(paths.lock))!;
-    expect(stat.ephemeralOwner).toBe(s1.sessionId);
-    await expect(s2.create(paths.lock, null, { mode: 'ephemeral' })).rejects.toMatchObject({
-      zkCode: 'NODE_EXISTS',
-    });
-    await expect(s2.remove(paths.lock, stat.version + 1)).rejects.toMatchObject({ zkCode: 'BAD_VERSION' });
-    await expect(s2.remove(paths.members, -1)).resolves.toBeUndefined();
-    await expect(s2.remove('/hafc', -1)).rejects.toMatchObject({ zkCode: 'NOT_EMPTY' });
-    await expect(s2.getData(paths.breadcrumb)).rejects.toMatchObject({ zkCode: 'NO_NODE' });
+    const v1 = await s1.tryAcquire(rec('x'));
+    expect(v1).toMatchObject({ state: 'ours' });
+    const v2 = await s2.tryAcquire(rec('y'));
+    expect(v2).toMatchObject({ state: 'theirs', owner: s1.sessionId });
+    await expect(s2.readBreadcrumb()).resolves.toBeNull();
+    await expect(s2.writeBreadcrumb({} as never, 3)).rejects.toMatchObject({ zkCode: 'NO_NODE' });
 
     const events: string[] = [];
-    await s2.exists(paths.lock, (e) => events.push(`s2 ${e.type} ${e.path}`));
-    await s1.exists(paths.lock, (e) => events.push(`s1 ${e.type} ${e.path}`));
+    await s2.viewLock(() => events.push('s2'));
     w.server.expire(s1);
     await w.settle();
     expect(s1.state).toBe('lost');
     expect(w.server.get(paths.lock)).toBeNull();
-    expect(events).toEqual([`s2 deleted ${paths.lock}`]);
-    await expect(s1.exists('/')).rejects.toMatchObject({ zkCode: 'SESSION_LOST' });
+    expect(events).toEqual(['s2']);
+    await expect(s1.viewLock()).rejects.toMatchObject({ zkCode: 'SESSION_LOST' });
 
-    await s2.create(paths.lock, null, { mode: 'ephemeral' });
-    expect((await s2.exists(paths.lock))!.czxid).toBeGreaterThan(stat.czxid);
+    const v3 = await s2.tryAcquire(rec('y'));
+    expect(v3.state === 'ours' && v1.state === 'ours' && v3.epoch > v1.epoch).toBe(true);
     expect(events).toHaveLength(1); // the watch was one-shot
   });
 
-  it('suspended: CONNECTION_LOSS and no fresh replies; deadlines make it lost; events wait for resume', async () => {
+  it('suspended: CONNECTION_LOSS and no fresh proof; deadlines make it lost; events wait for resume', async () => {
     const w = world();
-    const s = await w.server.open({ negotiatedTimeoutMs: T });
-    const other = await w.server.open({ negotiatedTimeoutMs: T, deadlines: false, probeIntervalMs: 0 });
+    const s = await w.server.connect({ negotiatedTimeoutMs: T });
+    const other = await w.server.connect({ negotiatedTimeoutMs: T, deadlines: false, probeIntervalMs: 0 });
     const states: string[] = [];
-    s.on('state', (next, prev) => states.push(`${prev}->${next}`));
+    s.onState((next, prev) => states.push(`${prev}->${next}`));
     await w.advance(1500);
     expect(s.lastReplySentAt).toBe(Math.floor(T / 3)); // the probe keeps it fresh
+    expect(s.expiryNotBefore).toBe(s.lastReplySentAt + T);
     const events: string[] = [];
-    await s.exists(paths.breadcrumb, (e) => events.push(e.type));
+    await s.readBreadcrumb(() => events.push('breadcrumb'));
     s.suspend();
     const last = s.lastReplySentAt;
-    await expect(s.exists('/')).rejects.toMatchObject({ zkCode: 'CONNECTION_LOSS' });
-    await other.create(paths.breadcrumb, null);
+    await expect(s.viewLock()).rejects.toMatchObject({ zkCode: 'CONNECTION_LOSS' });
+    await other.writeBreadcrumb({} as never, null);
     await w.advance(500);
     expect(events).toEqual([]);
     expect(s.lastReplySentAt).toBe(last);
     s.resume();
     await w.settle();
-    expect(events).toEqual(['created']);
+    expect(events).toEqual(['breadcrumb']);
     s.suspend();
     const last2 = s.lastReplySentAt;
     await w.until('lost by its own deadline', () => s.state === 'lost');
@@ -475,8 +488,9 @@ describe('Elector: winning the lock', () => {
     expect(a.elector.getState()).toBe('ACTIVE');
     expect(a.elector.getEpoch()).toBe(lock.czxid);
     expect(a.cb.becomeActive).toHaveBeenCalledTimes(1);
-    expect(a.cb.enterNeutralMode).not.toHaveBeenCalled();
+    expect(a.cb.demote).not.toHaveBeenCalled();
     expect(w.lockStat()?.czxid).toBe(lock.czxid);
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ session: a.session().sessionId });
   });
 
   it('not electable: never creates the lock, publishes its member record, NEUTRAL', async () => {
@@ -492,7 +506,7 @@ describe('Elector: winning the lock', () => {
     expect(w.record<MemberRecord>(paths.member('a'))).toMatchObject({ id: 'a', role: 'NEUTRAL' });
   });
 
-  it('becoming unelectable while ACTIVE: demotes, deletes its breadcrumb, THEN releases the lock', async () => {
+  it('becoming unelectable while ACTIVE: demotes, marks its breadcrumb demoted, THEN releases the lock', async () => {
     const w = world();
     const a = w.node('a');
     a.start();
@@ -500,7 +514,7 @@ describe('Elector: winning the lock', () => {
     const epoch = a.elector.getEpoch()!;
     const signal = a.activationSignal();
     let lockDuringDemotion: string | null = null;
-    a.behave.enterNeutralMode = async () => {
+    a.behave.demote = async () => {
       lockDuringDemotion = w.lockStat()?.ephemeralOwner ?? null;
       return true;
     };
@@ -509,17 +523,23 @@ describe('Elector: winning the lock', () => {
     a.elector.setElectable(false, 'health UNHEALTHY: check failed');
     await w.until('lock released', () => w.lockStat() === null);
 
-    expect(a.cb.enterNeutralMode).toHaveBeenCalledTimes(1);
-    expect(a.cb.enterNeutralMode).toHaveBeenCalledWith(expect.stringContaining('no longer electable'), true);
+    expect(a.cb.demote).toHaveBeenCalledTimes(1);
+    expect(a.cb.demote).toHaveBeenCalledWith(expect.stringContaining('no longer electable'));
     expect(lockDuringDemotion).toBe(a.session().sessionId); // demoted while still holding the lock
     expect(signal.aborted).toBe(true);
     expect(a.elector.getState()).toBe('NEUTRAL');
-    const changes = w.server.history.slice(mark).filter((h) => h.op === 'remove');
-    expect(changes.map((h) => [h.path, h.sessionId])).toEqual([
-      [paths.breadcrumb, a.session().sessionId],
-      [paths.lock, a.session().sessionId],
+    const changes = w.server.history
+      .slice(mark)
+      .filter((h) => h.path === paths.lock || h.path === paths.breadcrumb);
+    expect(changes.map((h) => [h.op, h.path, h.sessionId])).toEqual([
+      ['setData', paths.breadcrumb, a.session().sessionId],
+      ['remove', paths.lock, a.session().sessionId],
     ]);
-    expect(w.server.get(paths.breadcrumb)).toBeNull();
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({
+      id: 'a',
+      epoch: epoch.toString(),
+      demoted: true,
+    });
     expect(epoch).toBeGreaterThan(0n);
 
     // And it stays out.
@@ -538,7 +558,7 @@ describe('Elector: winning the lock', () => {
     await w.until('activation failed', () => a.calls('activationFailed').length === 1);
     const failedAt = a.calls('activationFailed')[0]!.at;
     expect(a.calls('activationFailed')[0]!.args[0]).toContain('disk full');
-    expect(a.cb.enterNeutralMode).toHaveBeenCalledWith(expect.stringContaining('disk full'), true);
+    expect(a.cb.demote).toHaveBeenCalledWith(expect.stringContaining('disk full'));
     expect(w.lockStat()).toBeNull();
     expect(a.elector.getState()).toBe('NEUTRAL');
     expect(a.states().some((s) => s.state === 'ACTIVE')).toBe(false);
@@ -552,18 +572,29 @@ describe('Elector: winning the lock', () => {
     expect(a.calls('becomeActive')[1]!.at).toBeLessThanOrEqual(failedAt + BACKOFF + 20);
   });
 
-  it('garbage member znodes are ignored (logged), the election goes on', async () => {
+  it('garbage member znodes are ignored (each logged once), the election goes on', async () => {
     const w = world();
-    w.server.put(paths.member('zz'), Buffer.from([0xde, 0xad, 0xbe, 0xef]));
-    w.server.put(paths.member('yy'), '{"formatVersion":1,"kind":"lock","id":"yy"}');
-    w.server.put(paths.member('xx'), null);
+    const junk = await w.server.connect({ deadlines: false });
+    w.server.putEphemeral(paths.member('zz'), Buffer.from([0xde, 0xad, 0xbe, 0xef]), junk);
+    w.server.putEphemeral(paths.member('yy'), '{"formatVersion":1,"kind":"lock","id":"yy"}', junk);
+    // A persistent record claiming a huge priority is no live agent: not waited for.
+    w.server.put(paths.member('xx'), encodeRecord(member('xx', 1_000_000)));
     const a = w.node('a');
     a.start();
     await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE', { maxMs: 500 });
-    const warnings = a.logs.filter((l) => l.includes('ignoring unreadable member record'));
-    expect(warnings.some((l) => l.includes(paths.member('zz')))).toBe(true);
-    expect(warnings.some((l) => l.includes(paths.member('yy')))).toBe(true);
-    expect(w.server.children(paths.members)).toEqual(['a', 'xx', 'yy', 'zz']);
+    const warnings = () => a.logs.filter((l) => l.includes('ignoring a member znode'));
+    expect(warnings().some((l) => l.includes(paths.member('zz')))).toBe(true);
+    expect(warnings().some((l) => l.includes(paths.member('yy')))).toBe(true);
+    expect(warnings().some((l) => l.includes(paths.member('xx')) && l.includes('persistent'))).toBe(true);
+    expect(w.server.members()).toEqual(['a', 'xx', 'yy', 'zz']);
+    // More election rounds do not repeat the warnings.
+    const n = warnings().length;
+    a.elector.serviceLostActive('test: compete again');
+    await w.until(
+      'a ACTIVE again',
+      () => a.cb.becomeActive.mock.calls.length === 2 && a.elector.getState() === 'ACTIVE',
+    );
+    expect(warnings()).toHaveLength(n);
   });
 
   it('a persistent (foreign) znode at the lock path: never ACTIVE, never deletes it', async () => {
@@ -604,16 +635,16 @@ describe('Elector: the service lost its active role behind our back', () => {
     expect(a.demotions()).toHaveLength(1);
     expect(a.demotions()[0]!.args[0]).toContain('service reported standby');
     expect(a.cb.becomeActive.mock.calls.map((c) => c[0])).toEqual([epoch1, epoch2]);
-    expect(a.cb.fenceOldActive).not.toHaveBeenCalled(); // its own breadcrumb went first
+    expect(a.cb.fenceOldActive).not.toHaveBeenCalled(); // it marked its own breadcrumb first
     const changes = w.server.history
       .slice(mark)
       .filter((h) => h.path === paths.lock || h.path === paths.breadcrumb)
       .map((h) => `${h.op} ${h.path}`);
     expect(changes).toEqual([
-      `remove ${paths.breadcrumb}`,
+      `setData ${paths.breadcrumb}`,
       `remove ${paths.lock}`,
       `create ${paths.lock}`,
-      `create ${paths.breadcrumb}`,
+      `setData ${paths.breadcrumb}`,
     ]);
   });
 });
@@ -726,7 +757,7 @@ describe('Elector: two nodes, failover and fencing', () => {
     expect(b.elector.getState()).toBe('NEUTRAL');
   });
 
-  it('stop() of the ACTIVE node: demotes, deletes its breadcrumb, closes the session; the lock is gone at once', async () => {
+  it('stop() of the ACTIVE node: demotes, marks its breadcrumb, closes the session; the lock is gone at once', async () => {
     const { w, a, b } = await failoverSetup();
     const sA = a.session();
     const before = w.clock.now();
@@ -738,19 +769,21 @@ describe('Elector: two nodes, failover and fencing', () => {
     expect(stopped).toBe(true);
     expect(w.clock.now()).toBe(before);
     expect(sA.state).toBe('closed');
-    expect(a.cb.enterNeutralMode).toHaveBeenCalledWith('agent stopping', true);
+    expect(a.cb.demote).toHaveBeenCalledWith('agent stopping');
+    expect(a.cb.demote).toHaveBeenCalledTimes(1);
     expect(a.elector.getState()).toBe('NEUTRAL');
-    // Its breadcrumb went first (it stood down cleanly), then its lock went with the session, and
-    // all of it without the clock moving.
-    const ofA = w.server.history.filter((h) => h.sessionId === sA.sessionId && h.op === 'remove');
-    expect(ofA.map((h) => [h.path, h.cause ?? 'request', h.at])).toEqual([
-      [paths.breadcrumb, 'request', before],
-      [paths.member('a'), 'closed', before],
-      [paths.lock, 'closed', before],
+    // Its breadcrumb was marked first (it stood down cleanly), then its lock went with the
+    // session, and all of it without the clock moving.
+    const ofA = w.server.history.filter((h) => h.sessionId === sA.sessionId && h.at === before);
+    expect(ofA.map((h) => [h.op, h.path, h.cause ?? 'request'])).toEqual([
+      ['setData', paths.breadcrumb, 'request'],
+      ['remove', paths.member('a'), 'closed'],
+      ['remove', paths.lock, 'closed'],
     ]);
     // The standby takes over at once and need not fence a node that stood down cleanly.
     await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE', { maxMs: 100 });
     expect(b.cb.fenceOldActive).not.toHaveBeenCalled();
+    expect(b.cb.becomeActive.mock.calls[0]![1]).toContain('previous active a stood down cleanly');
   });
 });
 
@@ -773,28 +806,38 @@ describe('Elector: breadcrumb edge cases', () => {
     expect(a.states().some((s) => s.state === 'ACTIVE')).toBe(false);
   });
 
-  it('a breadcrumb naming this very node: no fencing, overwritten with the new epoch', async () => {
-    const w = world();
-    const old: BreadcrumbRecord = {
-      formatVersion: FORMAT_VERSION,
-      kind: 'breadcrumb',
-      cluster: 'ns1',
-      id: 'a',
-      host: '10.9.9.9',
-      port: 1,
-      epoch: '42',
-      writtenAt: new Date(0).toISOString(),
-    };
-    w.server.put(paths.breadcrumb, encodeRecord(old));
-    const a = w.node('a');
-    a.start();
-    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
-    expect(a.cb.fenceOldActive).not.toHaveBeenCalled();
-    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({
-      id: 'a',
-      host: a.host,
-      epoch: a.elector.getEpoch()!.toString(),
-    });
+  it('a breadcrumb with our node id but not provably ours (other host, or no session of ours): fenced', async () => {
+    for (const twin of [
+      { host: '10.9.9.9', port: 8001, session: 'ffffffffffffffff' },
+      { host: '10.0.0.1', port: 8001, session: 'ffffffffffffffff' },
+      { host: '10.0.0.1', port: 8001, session: undefined },
+    ]) {
+      const w = world();
+      const old: BreadcrumbRecord = {
+        formatVersion: FORMAT_VERSION,
+        kind: 'breadcrumb',
+        cluster: 'ns1',
+        id: 'a',
+        host: twin.host,
+        port: twin.port,
+        epoch: '42',
+        writtenAt: new Date(0).toISOString(),
+        ...(twin.session ? { session: twin.session } : {}),
+      };
+      w.server.put(paths.breadcrumb, encodeRecord(old));
+      const a = w.node('a'); // host 10.0.0.1, port 8001
+      a.start();
+      await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+      expect(a.cb.fenceOldActive).toHaveBeenCalledTimes(1);
+      expect(a.cb.fenceOldActive.mock.calls[0]![0]).toMatchObject({ id: 'a', host: twin.host, epoch: 42n });
+      expect(a.calls('fenceOldActive')[0]!.at).toBeLessThanOrEqual(a.calls('becomeActive')[0]!.at);
+      expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({
+        id: 'a',
+        host: a.host,
+        epoch: a.elector.getEpoch()!.toString(),
+        session: a.session().sessionId,
+      });
+    }
   });
 });
 
@@ -815,7 +858,7 @@ describe('Elector: policy demote (the lease)', () => {
     const deadline = s.lastReplySentAt + T - MARGIN - TO_STANDBY;
     await w.advanceTo(deadline - 2, 1);
     expect(a.elector.getState()).toBe('ACTIVE'); // rides out a blip while the lease lasts
-    expect(a.cb.enterNeutralMode).not.toHaveBeenCalled();
+    expect(a.cb.demote).not.toHaveBeenCalled();
 
     await w.until('demoted', () => a.demotions().length > 0, { step: 1, maxMs: LEASE });
     expect(a.elector.mayBeActive()).toBe(false);
@@ -845,9 +888,15 @@ describe('Elector: policy demote (the lease)', () => {
     expect(w.lockStat()).toMatchObject({ czxid: epoch2, ephemeralOwner: s.sessionId });
     expect(a.cb.fenceOldActive).not.toHaveBeenCalled();
     expect(w.record<BreadcrumbRecord>(paths.breadcrumb)?.epoch).toBe(epoch2.toString());
-    // The old lock was released by this session, and its breadcrumb went first (clean demotion).
-    const removes = w.server.history.filter((h) => h.op === 'remove' && h.sessionId === s.sessionId);
-    expect(removes.map((h) => h.path).slice(0, 2)).toEqual([paths.breadcrumb, paths.lock]);
+    // The old lock was released by this session, after its breadcrumb was marked (clean demotion).
+    const changes = w.server.history.filter(
+      (h) => h.sessionId === s.sessionId && (h.path === paths.lock || h.path === paths.breadcrumb),
+    );
+    expect(changes.map((h) => `${h.op} ${h.path}`).slice(2, 5)).toEqual([
+      `setData ${paths.breadcrumb}`,
+      `remove ${paths.lock}`,
+      `create ${paths.lock}`,
+    ]);
   });
 
   it('the lease runs out while becomeActive runs: signal aborted, never ACTIVE, service demoted', async () => {
@@ -1036,7 +1085,11 @@ describe('Elector: policy hold', () => {
     await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
     const epoch1 = a.elector.getEpoch()!;
     // A higher-priority candidate appears: a node still holding its service must not defer to it.
-    w.server.put(paths.member('z'), encodeRecord(member('z', 99)));
+    w.server.putEphemeral(
+      paths.member('z'),
+      encodeRecord(member('z', 99)),
+      await w.server.connect({ deadlines: false }),
+    );
     await w.advance(500);
 
     const s1 = a.session();
@@ -1045,7 +1098,7 @@ describe('Elector: policy hold', () => {
     await w.advanceTo(last + LEASE + 500);
     expect(a.elector.getState()).toBe('ACTIVE');
     expect(a.elector.mayBeActive()).toBe(true);
-    expect(a.cb.enterNeutralMode).not.toHaveBeenCalled();
+    expect(a.cb.demote).not.toHaveBeenCalled();
 
     await w.until('session lost', () => gone(s1));
     w.server.expire(s1, { notice: false });
@@ -1102,7 +1155,11 @@ describe.each(['demote', 'hold'] as const)(
 describe('Elector: priority', () => {
   it('a higher-priority HEALTHY member makes a free lock wait priorityGraceMs for the lower node', async () => {
     const w = world();
-    w.server.put(paths.member('hi'), encodeRecord(member('hi', 10)));
+    w.server.putEphemeral(
+      paths.member('hi'),
+      encodeRecord(member('hi', 10)),
+      await w.server.connect({ deadlines: false }),
+    );
     const lo = w.node('lo', { priority: 1 });
     const start = w.clock.now();
     lo.start();
@@ -1117,7 +1174,11 @@ describe('Elector: priority', () => {
 
   it('the higher-priority node itself does not wait', async () => {
     const w = world();
-    w.server.put(paths.member('lo'), encodeRecord(member('lo', 1)));
+    w.server.putEphemeral(
+      paths.member('lo'),
+      encodeRecord(member('lo', 1)),
+      await w.server.connect({ deadlines: false }),
+    );
     const hi = w.node('hi', { priority: 10 });
     hi.start();
     await w.until('hi ACTIVE', () => hi.elector.getState() === 'ACTIVE', { maxMs: 50 });
@@ -1125,8 +1186,14 @@ describe('Elector: priority', () => {
 
   it('higher-priority members that are not HEALTHY or have noFailover are not waited for', async () => {
     const w = world();
-    w.server.put(paths.member('sick'), encodeRecord(member('sick', 10, 'UNHEALTHY')));
-    w.server.put(paths.member('pinned'), encodeRecord(member('pinned', 20, 'HEALTHY', true)));
+    const other = await w.server.connect({ deadlines: false });
+    w.server.putEphemeral(paths.member('sick'), encodeRecord(member('sick', 10, 'UNHEALTHY')), other);
+    w.server.putEphemeral(paths.member('pinned'), encodeRecord(member('pinned', 20, 'HEALTHY', true)), other);
+    w.server.putEphemeral(
+      paths.member('failed'),
+      encodeRecord({ ...member('failed', 30), activationFailed: true }),
+      other,
+    );
     const lo = w.node('lo', { priority: 1 });
     lo.start();
     await w.until('lo ACTIVE', () => lo.elector.getState() === 'ACTIVE', { maxMs: 50 });
@@ -1158,7 +1225,7 @@ describe('Elector: lock watch', () => {
     const b = w.node('b');
     // b's first look at the lock (the one that sets its watch) is lost with the connection.
     const h = w.hold(
-      (r) => r.op === 'exists' && r.path === paths.lock && r.session.sessionId !== a.session().sessionId,
+      (r) => r.op === 'exists' && r.path === paths.lock && r.conn.sessionId !== a.session().sessionId,
     );
     b.start();
     await w.until('b reads the lock', () => h.pending === 1);
@@ -1176,5 +1243,253 @@ describe('Elector: lock watch', () => {
     const expiredAt = w.clock.now();
     await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE');
     expect(b.calls('fenceOldActive')[0]!.at - expiredAt).toBeLessThanOrEqual(20);
+  });
+});
+
+// ---- issue 6/7 regressions: each of these failed on the elector before the store seam ------------
+
+describe('Elector: promotion evidence is re-checked right before the call that promotes', () => {
+  it('frozen while the breadcrumb write was in flight: on thaw the lease is gone, to-active is never called', async () => {
+    const w = world();
+    const a = w.node('a');
+    const h = w.hold((r) => r.path === paths.breadcrumb && (r.op === 'create' || r.op === 'setData'));
+    a.start();
+    await w.until('breadcrumb write in flight', () => h.pending === 1);
+    const deadline = a.session().expiryNotBefore - MARGIN - TO_STANDBY;
+    // SIGSTOP for a while: time passes, no timer runs; on SIGCONT the reply is handled first.
+    w.clock.jump(deadline - w.clock.now() + 1000);
+    h.release();
+    await w.settle();
+    expect(a.cb.becomeActive).not.toHaveBeenCalled();
+    await w.advance(20);
+    expect(a.cb.becomeActive).not.toHaveBeenCalled();
+    expect(a.calls('activationFailed')[0]?.args[0]).toContain('before to-active');
+    expect(a.states().some((s) => s.state === 'ACTIVE')).toBe(false);
+  });
+});
+
+describe('Elector: a session that leaves too short a lease', () => {
+  it.each([
+    ['clamped by the server', { negotiatedTimeoutMs: 2900 }],
+    ['eaten by the relay allowance', { relayAllowanceMs: 1100 }],
+  ])('%s: NEUTRAL, never takes the lock, says once what to change', async (_what, opts) => {
+    const w = world();
+    const a = w.node('a', opts);
+    a.start();
+    await w.advance(3 * T, 50);
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(w.server.history.filter((h) => h.path === paths.lock)).toEqual([]);
+    expect(a.cb.becomeActive).not.toHaveBeenCalled();
+    const status = a.elector.status();
+    expect(status.leaseBudgetMs).toBe(900);
+    expect(status.lastDecision).toMatchObject({ action: 'lease-too-short' });
+    expect(status.lastDecision?.reason).toContain('lease budget of 900 ms');
+    expect(status.lastDecision?.reason).toContain('maxSessionTimeout');
+    expect(a.logs.filter((l) => l.includes('cannot become active safely'))).toHaveLength(1);
+  });
+});
+
+describe('Elector: housekeeping that cannot succeed does not wedge the loop', () => {
+  it('a clean demotion whose breadcrumb cannot be marked (NO_AUTH): logged once, the next active fences it', async () => {
+    const w = world();
+    const a = w.node('a');
+    const b = w.node('b');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    b.start();
+    await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
+    const sA = a.session().sessionId;
+    w.server.deny(paths.breadcrumb, (sid) => sid === sA);
+    a.elector.setElectable(false, 'health UNHEALTHY: test');
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE');
+    expect(b.cb.fenceOldActive).toHaveBeenCalledTimes(1); // not marked demoted: fenced, which is safe
+    await w.advance(3 * T, 50);
+    expect(a.logs.filter((l) => l.includes('cannot mark our breadcrumb'))).toHaveLength(1);
+    expect(a.logs.filter((l) => l.includes('election step failed'))).toHaveLength(0);
+    a.elector.setElectable(true, 'health HEALTHY');
+    await w.until('a STANDBY', () => a.elector.getState() === 'STANDBY');
+  });
+});
+
+describe('Elector: priority cannot starve a lower node', () => {
+  it('a higher-priority node whose to-active always fails (back-off shorter than the grace)', async () => {
+    const w = world();
+    const timing = { backoffMs: 500, priorityGraceMs: 2000 };
+    const hi = w.node('hi', { priority: 10, ...timing });
+    hi.behave.becomeActive = async () => {
+      throw new Error('to-active always fails');
+    };
+    const lo = w.node('lo', { priority: 1, ...timing });
+    hi.start();
+    lo.start();
+    await w.until('lo ACTIVE', () => lo.elector.getState() === 'ACTIVE', { maxMs: 10_000 });
+    await w.advance(5 * T, 50);
+    expect(lo.elector.getState()).toBe('ACTIVE');
+    expect(lo.cb.becomeActive).toHaveBeenCalledTimes(1);
+    expect(hi.calls('activationFailed')).toHaveLength(1);
+    expect(hi.elector.getState()).toBe('STANDBY');
+    expect(w.record<MemberRecord>(paths.member('hi'))).toMatchObject({ activationFailed: true });
+  });
+});
+
+describe('Elector: a step that never ends', () => {
+  it('gives its session up after stepDeadlineMs, so the lock goes and a peer takes over after fencing it', async () => {
+    const w = world();
+    const a = w.node('a', { stepDeadlineMs: 5000 });
+    const forever = w.gate();
+    a.behave.becomeActive = () => forever.promise; // hangs, deaf to its signal
+    a.start();
+    await w.until('to-active called', () => a.cb.becomeActive.mock.calls.length === 1);
+    const calledAt = a.calls('becomeActive')[0]!.at;
+    const b = w.node('b');
+    b.start();
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE', { maxMs: 10_000 });
+    expect(b.calls('becomeActive')[0]!.at - calledAt).toBeLessThan(5000 + 100);
+    expect(b.cb.fenceOldActive.mock.calls[0]![0]).toMatchObject({ id: 'a' });
+    expect(a.logs.some((l) => l.includes('election step is stuck'))).toBe(true);
+    expect(a.sessions[0]!.state).toBe('closed');
+  });
+});
+
+describe('Elector: demotions are never doubled', () => {
+  it('stop() while the lease watchdog is demoting joins that demotion: one to-standby', async () => {
+    const w = world();
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const slow = w.gate<boolean>();
+    a.behave.demote = () => slow.promise;
+    a.session().suspend();
+    await w.until('lease demotion started', () => a.demotions().length === 1, { step: 1, maxMs: T });
+    let stopped = false;
+    void a.elector.stop().then(() => {
+      stopped = true;
+    });
+    await w.advance(100);
+    expect(stopped).toBe(false);
+    slow.resolve(true);
+    await w.until('stopped', () => stopped);
+    expect(a.demotions()).toHaveLength(1);
+  });
+
+  it('policy hold: a failed reclaim demotes the held service (it must not stay active without the lock)', async () => {
+    const w = world();
+    const a = w.node('a', { policy: 'hold' });
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const s1 = a.session();
+    a.partition();
+    await w.until('session lost', () => gone(s1));
+    w.server.expire(s1, { notice: false });
+    expect(a.elector.serviceShouldBeActive()).toBe(true);
+    a.behave.becomeActive = async () => {
+      throw new Error('to-active refused');
+    };
+    a.reachable = true;
+    await w.until('reclaim failed', () => a.calls('activationFailed').length === 1);
+    expect(a.demotions().length).toBeGreaterThanOrEqual(1);
+    expect(a.elector.serviceShouldBeActive()).toBe(false);
+    expect(a.elector.status().holdingServiceWithoutLock).toBe(false);
+  });
+});
+
+describe('Elector: the breadcrumb is kept true', () => {
+  it('removed under a live active: rewritten at once (the watch fires)', async () => {
+    const w = world();
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    await w.advance(100);
+    const epoch = a.elector.getEpoch()!;
+    w.server.remove(paths.breadcrumb);
+    const at = w.clock.now();
+    await w.until(
+      'rewritten',
+      () => w.record<BreadcrumbRecord>(paths.breadcrumb)?.epoch === epoch.toString(),
+      {
+        maxMs: 100,
+      },
+    );
+    expect(w.clock.now() - at).toBeLessThanOrEqual(10);
+    expect(a.decisions()).toContain('breadcrumb-repaired');
+    expect(a.elector.getState()).toBe('ACTIVE');
+  });
+
+  it('removed, and the active dies before it can rewrite it: the standby fences the last holder it saw', async () => {
+    const w = world();
+    const a = w.node('a');
+    const b = w.node('b');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    b.start();
+    await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
+    const sA = a.session();
+    // a's rewrite never gets out; then a's host is cut off and its session expires.
+    w.hold((r) => r.conn === sA && r.path === paths.breadcrumb && r.op !== 'getData');
+    w.server.remove(paths.breadcrumb);
+    await w.advance(50);
+    a.partition();
+    await w.until('a lost', () => gone(sA));
+    w.server.expire(sA, { notice: false });
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE');
+    expect(b.cb.fenceOldActive).toHaveBeenCalledTimes(1);
+    expect(b.cb.fenceOldActive.mock.calls[0]![0]).toMatchObject({ id: 'a', host: a.host, port: a.port });
+  });
+});
+
+describe('Elector: one node id, one agent', () => {
+  it('a second live agent with our node id: never competes, fatal after one session timeout, naming the other', async () => {
+    const w = world();
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const epoch = a.elector.getEpoch();
+    const twin = w.node('a', { host: '10.0.0.99' });
+    twin.start();
+    await w.until('twin refused', () => twin.cb.onFatal.mock.calls.length === 1, {
+      maxMs: T + MARGIN + 1000,
+    });
+    const why = twin.cb.onFatal.mock.calls[0]![0];
+    expect(why).toContain(a.session().sessionId);
+    expect(why).toContain(a.host);
+    expect(why).toContain('node id a');
+    expect(twin.cb.becomeActive).not.toHaveBeenCalled();
+    expect(
+      w.server.history.some((h) => h.path === paths.lock && h.sessionId === twin.session().sessionId),
+    ).toBe(false);
+    await w.advance(2 * T, 50);
+    expect(a.elector.getState()).toBe('ACTIVE');
+    expect(a.elector.getEpoch()).toBe(epoch);
+    expect(a.cb.becomeActive).toHaveBeenCalledTimes(1);
+  });
+
+  it('a member record of a previous run (whose session is about to expire) is waited for, then replaced', async () => {
+    const w = world();
+    const previous = await w.server.connect({ deadlines: false });
+    w.server.putEphemeral(paths.member('a'), encodeRecord(member('a', 1)), previous);
+    const a = w.node('a');
+    a.start();
+    await w.advance(1000);
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(a.decisions()).toContain('duplicate-id');
+    w.server.expire(previous);
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    expect(a.cb.onFatal).not.toHaveBeenCalled();
+  });
+
+  it('the same node id on another host after the first agent died: not provably its own breadcrumb, so fenced', async () => {
+    const w = world();
+    const a = w.node('a', { policy: 'hold' });
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const sA = a.session();
+    a.partition(); // killed or frozen: its service stays active (policy hold)
+    await w.until('a lost', () => gone(sA));
+    w.server.expire(sA, { notice: false });
+    const twin = w.node('a', { host: '10.0.0.99', policy: 'hold' });
+    twin.start();
+    await w.until('twin ACTIVE', () => twin.elector.getState() === 'ACTIVE');
+    expect(twin.cb.fenceOldActive).toHaveBeenCalledTimes(1);
+    expect(twin.cb.fenceOldActive.mock.calls[0]![0]).toMatchObject({ id: 'a', host: a.host });
   });
 });
