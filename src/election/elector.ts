@@ -142,6 +142,19 @@ const LEASE_EXPIRED = 'ZooKeeper lease expired (no quorum-confirmed reply in tim
 /** Codes after which retrying the same write cannot succeed. */
 const PERMANENT = new Set(['NO_AUTH', 'NOT_EMPTY', 'NO_NODE', 'BAD_VERSION', 'NODE_EXISTS', 'INVALID_ACL']);
 
+/** Decisions an operator must act on are logged above info. */
+const DECISION_LEVEL: Partial<Record<DecisionAction, 'warn' | 'error'>> = {
+  fatal: 'error',
+  'foreign-lock': 'error',
+  'lease-too-short': 'error',
+  'not-initialised': 'error',
+  'duplicate-id': 'warn',
+  'activation-failed': 'warn',
+  'activation-ignored': 'warn',
+  'breadcrumb-repaired': 'warn',
+  unreachable: 'warn',
+};
+
 function d(action: DecisionAction, reason: string): Decision {
   return { action, reason };
 }
@@ -362,7 +375,9 @@ export class Elector {
       // The same failure again is news to nobody: once at warn, then at debug.
       this.log[same ? 'debug' : 'warn']('election step failed; retrying', { error: decision.reason });
     } else if (!same) {
-      this.log.info(`decision: ${decision.action}`, { reason: decision.reason });
+      this.log[DECISION_LEVEL[decision.action] ?? 'info'](`decision: ${decision.action}`, {
+        reason: decision.reason,
+      });
     }
   }
 

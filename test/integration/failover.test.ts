@@ -283,7 +283,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
           timeoutMs: 15_000,
         },
       );
-      expect(agent.find((l) => String(l.error ?? '').includes('members/zz'))).toBeDefined();
+      expect(agent.find((l) => String(l.problem ?? '').includes('members/zz'))).toBeDefined();
     } finally {
       await s.close();
     }
@@ -307,7 +307,11 @@ describe('failover with real agents on a real ZooKeeper', () => {
       await s.create(lockPath, Buffer.alloc(300_000, 0x41), { mode: 'persistent' });
       const a = cluster.startAgent(first.id);
       await a
-        .waitForLog('an error about the foreign lock', (l) => l.msg.includes('foreign znode'), SESSION_MS * 3)
+        .waitForLog(
+          'an error about the foreign lock',
+          (l) => l.msg === 'decision: foreign-lock' && l.level === 'error',
+          SESSION_MS * 3,
+        )
         .catch((e: unknown) => {
           throw new Error(`${String(e)}\n${a.rawOutput().slice(-3000)}`);
         });
@@ -436,9 +440,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
       c
         .node(b)
         .agent!.find(
-          (l) =>
-            l.msg.startsWith('lock is free; leaving it to a higher-priority candidate') &&
-            l.candidate === 'nn3',
+          (l) => l.msg === 'decision: deferring' && String(l.reason).includes('higher-priority nn3'),
         ),
       c.describe(),
     ).toBeDefined();

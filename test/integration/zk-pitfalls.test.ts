@@ -94,7 +94,9 @@ describe('one server', () => {
     });
 
     const T = s.negotiatedTimeoutMs;
-    const last = s.lastReplySentAt;
+    // What the quorum last proved (never later than the last reply of any kind was sent).
+    const last = s.expiryNotBefore - T;
+    expect(last).toBeLessThanOrEqual(s.lastReplySentAt);
     const suspendedAfter = enteredAt(seen, 'suspended') - last;
     const lostAfter = enteredAt(seen, 'lost') - last;
     const serverExpiredAfter = deletedAt! - last;
@@ -102,7 +104,7 @@ describe('one server', () => {
     expect(seen.map((t) => t.state)).toEqual(['suspended', 'lost']);
     // Our own liveness found it: the library never reported a disconnect before we did.
     expect(String(testLogs.lines.find((l) => l.to === 'suspended')?.reason)).toMatch(
-      /no reply to any request/,
+      /no quorum-confirmed reply for \d+ ms/,
     );
     expect(suspendedAfter).toBeGreaterThanOrEqual((2 * T) / 3);
     expect(suspendedAfter).toBeLessThanOrEqual((2 * T) / 3 + TOLERANCE_MS);
@@ -110,7 +112,7 @@ describe('one server', () => {
     expect(lostAfter).toBeLessThanOrEqual(T + TOLERANCE_MS);
     // The point of it all: we gave the lock up no later than the server could have handed it on.
     expect(deletedAt!).toBeGreaterThanOrEqual(enteredAt(seen, 'lost') - 20);
-    expect(lostReason()).toMatch(/no reply to any request sent in the last \d+ ms/);
+    expect(lostReason()).toMatch(/nothing proved the session to the quorum in the last \d+ ms/);
   });
 
   it('4: QUOTA_EXCEEDED from a server with enforced quotas is an error, not a crash', async () => {
@@ -303,10 +305,12 @@ describe('three servers', () => {
     await waitFor('state lost', () => s.state === 'lost', { timeoutMs: 2 * s.negotiatedTimeoutMs });
     const err = await queued;
     const T = s.negotiatedTimeoutMs;
-    const lostAfter = enteredAt(seen, 'lost') - s.lastReplySentAt;
+    const last = s.expiryNotBefore - T;
+    expect(last).toBeLessThanOrEqual(s.lastReplySentAt);
+    const lostAfter = enteredAt(seen, 'lost') - last;
     measured.ensembleGone = {
       negotiatedMs: T,
-      suspendedAfter: Math.round(enteredAt(seen, 'suspended') - s.lastReplySentAt),
+      suspendedAfter: Math.round(enteredAt(seen, 'suspended') - last),
       lostAfter: Math.round(lostAfter),
     };
     expect(seen.map((t) => t.state)).toEqual(['suspended', 'lost']);
@@ -315,7 +319,7 @@ describe('three servers', () => {
     expect(lostAfter).toBeGreaterThanOrEqual(T);
     expect(lostAfter).toBeLessThanOrEqual(T + TOLERANCE_MS);
     // No server was there to say "expired": the loss is ours.
-    expect(lostReason()).toMatch(/no reply to any request/);
+    expect(lostReason()).toMatch(/nothing proved the session to the quorum/);
     expect(testLogs.lines.some((l) => String(l.reason).includes('reported the session expired'))).toBe(false);
   });
 });

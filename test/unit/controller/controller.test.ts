@@ -1,0 +1,313 @@
+/**
+ * The controller (health -> electability -> elector -> fence -> transition; reconcile) in process,
+ * MiniZKFCCluster-style: each node is a real Controller with a real HealthMonitor and Fencer, driving
+ * a DummyService (an in-memory ServiceAgent whose role, health and misbehaviour the test sets) on
+ * the in-memory store and a fake clock. A shared ledger fails the test the moment two dummies are
+ * active at once.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/config/load.js';
+import { Controller } from '../../../src/controller/controller.js';
+import { Fencer } from '../../../src/fencing/fencer.js';
+import { HealthMonitor } from '../../../src/health/monitor.js';
+import { createLogger } from '../../../src/log.js';
+import type { FenceTarget, HookContext, ServiceAgent, ServiceRole } from '../../../src/service/agent.js';
+import { clusterPaths } from '../../../src/zk/paths.js';
+import { FakeClock } from '../../support/fake-clock.js';
+import { FakeCoordinator, type FakeConnection } from '../../support/fake-store.js';
+
+const paths = clusterPaths('/hafc', 'ns1');
+const T = 4000;
+const TO_STANDBY = 1000;
+
+/** At most one active dummy at any moment, checked at every change. */
+class Ledger {
+  readonly active = new Set<string>();
+  readonly violations: string[] = [];
+  constructor(private readonly clock: FakeClock) {}
+  set(id: string, role: ServiceRole): void {
+    if (role === 'active') this.active.add(id);
+    else this.active.delete(id);
+    if (this.active.size > 1)
+      this.violations.push(`t=${this.clock.now()}: ${[...this.active].join(' and ')} active`);
+  }
+}
+
+class DummyService implements ServiceAgent {
+  readonly kind = 'dummy';
+  readonly toStandbyTimeoutMs = TO_STANDBY;
+  role: ServiceRole = 'standby';
+  healthy = true;
+  /** toActive never settles (a hook stuck in the kernel). */
+  hangToActive = false;
+  failToActive = false;
+  readonly calls: { op: string; epoch: bigint; reason: string; at: number }[] = [];
+
+  constructor(
+    readonly id: string,
+    private readonly ledger: Ledger,
+    private readonly clock: FakeClock,
+    private readonly peers: Map<string, DummyService>,
+  ) {}
+
+  private note(op: string, ctx: HookContext): void {
+    this.calls.push({ op, epoch: ctx.epoch, reason: ctx.reason, at: this.clock.now() });
+  }
+
+  setRole(role: ServiceRole): void {
+    this.role = role;
+    this.ledger.set(this.id, role);
+  }
+
+  async check(): Promise<void> {
+    if (!this.healthy) throw new Error(`${this.id} unhealthy`);
+  }
+  async toActive(ctx: HookContext): Promise<void> {
+    this.note('toActive', ctx);
+    if (this.hangToActive) return new Promise<void>(() => {});
+    if (this.failToActive) throw new Error('to-active refused');
+    this.setRole('active');
+  }
+  async toStandby(ctx: HookContext): Promise<void> {
+    this.note('toStandby', ctx);
+    this.setRole('standby');
+  }
+  async state(): Promise<ServiceRole> {
+    return this.role;
+  }
+  async fenceGraceful(target: FenceTarget): Promise<void> {
+    const peer = this.peers.get(target.id);
+    if (!peer) throw new Error(`no service ${target.id} to fence`);
+    peer.setRole('standby');
+  }
+}
+
+function configYaml(id: string): string {
+  return [
+    'cluster: ns1',
+    `node: { id: ${id}, host: 10.0.0.${id.length}, port: 80${id.charCodeAt(id.length - 1) % 10} }`,
+    'zookeeper: { connect: "127.0.0.1:2181", sessionTimeoutMs: 4000, requestTimeoutMs: 1000, safetyMarginMs: 1000 }',
+    'health: { intervalMs: 200, timeoutMs: 300, fall: 2, rise: 1, check: { tcp: "127.0.0.1:1" } }',
+    'service: { agent: http, url: "http://127.0.0.1:1", requestTimeoutMs: 1000 }',
+    'fencing: { methods: [graceful], timeoutMs: 3000 }',
+    'election: { backoffMs: 1000, priorityGraceMs: 1000 }',
+  ].join('\n');
+}
+
+class Mini {
+  readonly clock = new FakeClock();
+  readonly server = new FakeCoordinator(this.clock, paths);
+  readonly ledger = new Ledger(this.clock);
+  readonly services = new Map<string, DummyService>();
+  readonly controllers = new Map<string, Controller>();
+  readonly fatal: string[] = [];
+  readonly logs: string[] = [];
+
+  /** Hosts cut off from ZooKeeper: their controllers cannot open a session. */
+  readonly unreachable = new Set<string>();
+  readonly conns = new Map<string, FakeConnection[]>();
+
+  add(id: string): { svc: DummyService; ctl: Controller } {
+    const cfg = parseConfig(configYaml(id), `${id}.yaml`, { hostname: 'test' });
+    const svc = new DummyService(id, this.ledger, this.clock, this.services);
+    const logger = createLogger({ level: 'debug', write: (l) => this.logs.push(l), base: { node: id } });
+    const health = new HealthMonitor({
+      check: () => svc.check(),
+      intervalMs: cfg.health.intervalMs,
+      timeoutMs: cfg.health.timeoutMs,
+      fall: cfg.health.fall,
+      rise: cfg.health.rise,
+      clock: this.clock,
+      logger,
+    });
+    const ctl = new Controller({
+      config: cfg,
+      agent: svc,
+      fencer: new Fencer(cfg.fencing.methods, cfg.fencing.timeoutMs, svc, logger),
+      health,
+      connect: async () => {
+        if (this.unreachable.has(id)) throw new Error(`${id} cannot reach ZooKeeper`);
+        const c = await this.server.connect({ negotiatedTimeoutMs: T });
+        this.conns.set(id, [...(this.conns.get(id) ?? []), c]);
+        return c;
+      },
+      agentVersion: 'test',
+      clock: this.clock,
+      logger,
+      onFatal: (r) => this.fatal.push(r),
+    });
+    this.services.set(id, svc);
+    this.controllers.set(id, ctl);
+    return { svc, ctl };
+  }
+
+  async settle(): Promise<void> {
+    for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+  }
+
+  async until(what: string, cond: () => boolean, maxMs = 20_000): Promise<void> {
+    const start = this.clock.now();
+    for (;;) {
+      await this.settle();
+      if (cond()) return;
+      if (this.clock.now() - start >= maxMs)
+        throw new Error(`not reached within ${maxMs} ms of fake time: ${what}`);
+      await this.clock.advance(10);
+    }
+  }
+
+  async advance(ms: number): Promise<void> {
+    const end = this.clock.now() + ms;
+    while (this.clock.now() < end) {
+      await this.clock.advance(Math.min(10, end - this.clock.now()));
+      await this.settle();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    for (const s of this.services.values()) s.hangToActive = false;
+    let done = false;
+    const all = Promise.all([...this.controllers.values()].map((c) => c.stop())).then(() => {
+      done = true;
+    });
+    await this.until('controllers stopped', () => done, 60_000);
+    await all;
+  }
+}
+
+let minis: Mini[] = [];
+function mini(): Mini {
+  const m = new Mini();
+  minis.push(m);
+  return m;
+}
+afterEach(async () => {
+  const ms = minis;
+  minis = [];
+  for (const m of ms) {
+    await m.dispose();
+    expect(m.ledger.violations).toEqual([]);
+  }
+});
+
+describe('Controller', () => {
+  it('healthy -> elected -> the service is active with the lock epoch; unhealthy -> demoted with that epoch', async () => {
+    const m = mini();
+    const a = m.add('a');
+    a.ctl.start();
+    await m.until('a active', () => a.svc.role === 'active');
+    expect(a.ctl.role()).toBe('active');
+    const epoch = a.ctl.elector.getEpoch()!;
+    expect(a.svc.calls[0]).toMatchObject({ op: 'toActive', epoch });
+    expect(m.server.get(paths.lock)?.stat.czxid).toBe(epoch);
+
+    a.svc.healthy = false;
+    await m.until('a demoted', () => a.svc.role === 'standby');
+    expect(a.svc.calls.at(-1)).toMatchObject({ op: 'toStandby', epoch });
+    expect(a.ctl.status().lastTransition).toMatchObject({
+      to: 'standby',
+      result: 'ok',
+      epoch: epoch.toString(),
+    });
+    await m.until('lock released', () => m.server.get(paths.lock) === null);
+  });
+
+  it('failover: the standby fences the old active (graceful) and takes over; never two actives', async () => {
+    const m = mini();
+    const a = m.add('a');
+    const b = m.add('b');
+    a.ctl.start();
+    await m.until('a active', () => a.svc.role === 'active');
+    b.ctl.start();
+    await m.until('b standby', () => b.ctl.role() === 'standby');
+    a.svc.healthy = false;
+    await m.until('b active', () => b.svc.role === 'active');
+    expect(a.svc.role).toBe('standby');
+    expect(b.ctl.elector.getEpoch()!).toBeGreaterThan(a.svc.calls[0]!.epoch);
+  });
+
+  it('reconcile: a service found active without the lock is demoted; found standby while elected, re-elected with a new epoch', async () => {
+    const m = mini();
+    const a = m.add('a');
+    const b = m.add('b');
+    a.ctl.start();
+    await m.until('a active', () => a.svc.role === 'active');
+    b.ctl.start();
+    await m.until('b standby', () => b.ctl.role() === 'standby');
+    const epoch1 = a.ctl.elector.getEpoch()!;
+
+    // Behind our backs, a's service stands down: the election runs again, with a new epoch.
+    a.svc.setRole('standby');
+    const nodes = [a, b];
+    await m.until('someone active with a new epoch', () =>
+      nodes.some((n) => n.svc.role === 'active' && (n.ctl.elector.getEpoch() ?? 0n) > epoch1),
+    );
+    const loser = nodes.find((n) => n.svc.role !== 'active')!;
+    await m.until('the other one standby', () => loser.ctl.role() === 'standby');
+    // And the standby's service is promoted by hand (not through the ledger, so that only a
+    // reconcile that failed to undo it would leave it there): its agent demotes it.
+    loser.svc.role = 'active';
+    await m.until('demoted by reconcile', () => loser.svc.role === 'standby');
+    expect(loser.svc.calls.at(-1)).toMatchObject({ op: 'toStandby' });
+    expect(loser.svc.calls.at(-1)!.reason).toContain('not the elected active');
+  });
+
+  it('a to-active that never returns is abandoned at its hard deadline: lock released, then retried', async () => {
+    const m = mini();
+    const a = m.add('a');
+    a.svc.hangToActive = true;
+    a.ctl.start();
+    await m.until('to-active called', () => a.svc.calls.some((c) => c.op === 'toActive'));
+    const calledAt = a.svc.calls[0]!.at;
+    await m.until('activation abandoned', () => a.ctl.status().elector.lastFailure !== null, 30_000);
+    const failure = a.ctl.status().elector.lastFailure!;
+    expect(failure.reason).toContain('to-active did not finish within');
+    expect(failure.atMs - calledAt).toBeLessThanOrEqual(TO_STANDBY + 5000 + 50);
+    // The demotion after a failed activation tells the service which activation ended.
+    const standby = a.svc.calls.find((c) => c.op === 'toStandby')!;
+    expect(standby.epoch).toBe(a.svc.calls[0]!.epoch);
+    expect(standby.epoch).toBeGreaterThan(0n);
+    a.svc.hangToActive = false;
+    await m.until('a active after the back-off', () => a.svc.role === 'active', 30_000);
+  });
+
+  it('emergencyDemote: demotes a service that may be active, leaves a standby alone', async () => {
+    const m = mini();
+    const a = m.add('a');
+    const b = m.add('b');
+    a.ctl.start();
+    await m.until('a active', () => a.svc.role === 'active');
+    b.ctl.start();
+    await m.until('b standby', () => b.ctl.role() === 'standby');
+    const bCalls = b.svc.calls.length;
+    await expect(b.ctl.emergencyDemote('test crash')).resolves.toBe(true);
+    expect(b.svc.calls.length).toBe(bCalls);
+    await expect(a.ctl.emergencyDemote('test crash')).resolves.toBe(true);
+    expect(a.svc.role).toBe('standby');
+    expect(a.svc.calls.at(-1)).toMatchObject({ op: 'toStandby', reason: 'emergency: test crash' });
+  });
+
+  it('a failed fence is kept in status with every attempt, and nobody is promoted', async () => {
+    const m = mini();
+    const a = m.add('a');
+    const b = m.add('b');
+    a.ctl.start();
+    await m.until('a active', () => a.svc.role === 'active');
+    b.ctl.start();
+    await m.until('b standby', () => b.ctl.role() === 'standby');
+    // a's host is cut off: it demotes itself on its lease but cannot mark its breadcrumb, and its
+    // service cannot be reached for graceful fencing.
+    m.unreachable.add('a');
+    const sA = m.conns.get('a')!.at(-1)!;
+    sA.suspend();
+    m.services.delete('a');
+    await m.until('a lost its session', () => sA.state === 'lost' || sA.state === 'closed');
+    m.server.expire(sA, { notice: false });
+    await m.until('b refused to promote', () => b.ctl.status().lastFenceFailure !== null, 30_000);
+    expect(a.svc.role).toBe('standby'); // it did stand down on its lease
+    expect(b.ctl.status().lastFenceFailure).toMatchObject({ target: 'a' });
+    expect(b.ctl.status().lastFenceFailure!.attempts[0]).toMatchObject({ method: 'graceful' });
+    expect(b.ctl.status().lastFenceFailure!.attempts[0]!.error).toContain('no service a to fence');
+    expect(b.svc.role).toBe('standby');
+  });
+});
