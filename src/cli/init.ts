@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { createAgent } from '../../agents/index.js';
 import { loadConfig } from '../config/load.js';
 import { errorMessage, ZkError } from '../errors.js';
-import { ZkElectionStore } from '../zk/election-store.js';
-import { clusterPaths } from '../zk/paths.js';
+import { PERSISTENT_OWNER, ZkElectionStore } from '../zk/election-store.js';
+import { clusterPaths, type ClusterPaths } from '../zk/paths.js';
+import { decodeRecord } from '../zk/records.js';
 import type { ZkSession } from '../zk/types.js';
 import { ExitCode } from './exit-codes.js';
 import { loggerFor, zkAccess } from './runtime.js';
@@ -14,11 +15,46 @@ export function registerInit(program: Command): void {
     .command('init')
     .description("create the cluster's znodes (and ACLs when zookeeper.auth is set)")
     .requiredOption('-c, --config <file>', 'configuration file (YAML)')
-    .option('--force', 'delete and recreate an existing cluster (its lock, breadcrumb, members, history)')
+    .option(
+      '--force',
+      'delete and recreate an existing cluster (its lock, breadcrumb, members, history); refused while any agent of it runs',
+    )
     .option('--yes', 'confirm --force without asking')
     .action(async (opts: { config: string; force?: boolean; yes?: boolean }) => {
       process.exitCode = await runInit(opts.config, !!opts.force, !!opts.yes);
     });
+}
+
+/**
+ * What of the cluster is alive: the lock's holder and every ephemeral member (a live session).
+ * Wiping those would hand the lock to a standby while the old active still serves.
+ */
+async function liveParticipants(s: ZkSession, paths: ClusterPaths): Promise<string[]> {
+  const live: string[] = [];
+  const lock = await s.exists(paths.lock);
+  if (lock && lock.ephemeralOwner !== PERSISTENT_OWNER) {
+    let who = '';
+    try {
+      const rec = decodeRecord('lock', paths.lock, (await s.getData(paths.lock)).data);
+      who = ` (node ${rec.id} at ${rec.host}:${rec.port})`;
+    } catch {
+      // an unreadable lock record is still a live lock
+    }
+    live.push(`the lock is held by session ${lock.ephemeralOwner}${who}`);
+  }
+  let names: string[] = [];
+  try {
+    names = await s.getChildren(paths.members);
+  } catch (err) {
+    if (!(err instanceof ZkError && err.zkCode === 'NO_NODE')) throw err;
+  }
+  for (const name of names) {
+    const stat = await s.exists(paths.member(name));
+    if (stat && stat.ephemeralOwner !== PERSISTENT_OWNER) {
+      live.push(`member ${name} is live (session ${stat.ephemeralOwner})`);
+    }
+  }
+  return live;
 }
 
 async function removeRecursive(s: ZkSession, path: string): Promise<void> {
@@ -49,7 +85,8 @@ export async function runInit(configFile: string, force: boolean, yes: boolean):
     process.stderr.write('hafc init: --force deletes the cluster state; add --yes to confirm\n');
     return ExitCode.USAGE;
   }
-  const logger = loggerFor(cfg);
+  // One line of answer on stdout; the session's own chatter only when something goes wrong.
+  const logger = loggerFor(cfg, 'error');
   const agent = createAgent(cfg.service, logger);
   let session: ZkSession;
   let zk;
@@ -70,6 +107,16 @@ export async function runInit(configFile: string, force: boolean, yes: boolean):
         process.stdout.write(`cluster ${cfg.cluster} already initialised at ${paths.cluster}\n`);
         await store.ensureLayout();
         return ExitCode.OK;
+      }
+      const live = await liveParticipants(session, paths);
+      if (live.length > 0) {
+        process.stderr.write(
+          `hafc init: refusing to wipe cluster ${cfg.cluster} at ${paths.cluster} while its agents run: ` +
+            `${live.join('; ')}. Deleting the lock and breadcrumb under a live active would let a standby ` +
+            `promote beside it. Stop every agent of the cluster first (e.g. systemctl stop 'hafc@*'), ` +
+            `wait until their sessions are gone, then run hafc init --force --yes again.\n`,
+        );
+        return ExitCode.FAILED;
       }
       await removeRecursive(session, paths.cluster);
     }

@@ -92,7 +92,7 @@ describe('failover with real agents on a real ZooKeeper', () => {
     resource.assertNoViolations();
   });
 
-  it('SIGTERM of the active agent: it demotes cleanly, deletes its breadcrumb and closes its session, so the standby takes over without fencing', async () => {
+  it('SIGTERM of the active agent: it demotes cleanly, marks its breadcrumb demoted and closes its session, so the standby takes over without fencing', async () => {
     cluster = await start();
     const { active: first, standby: other } = await cluster.settled();
     const t0 = resource.now();
@@ -100,7 +100,13 @@ describe('failover with real agents on a real ZooKeeper', () => {
     await cluster.waitForActive(SESSION_MS * 2, first.id);
     measurements.cleanStop = failoverMs(resource, other.id, t0);
     expect((await first.service.role()).role).toBe('standby');
-    // No breadcrumb of a cleanly demoted node, hence nothing to fence.
+    // A breadcrumb marked by a cleanly demoted node: nothing to fence.
+    expect(
+      other.agent!.find((l) =>
+        String(l.reason ?? '').includes(`previous active ${first.id} stood down cleanly`),
+      ),
+      cluster.describe(),
+    ).toBeDefined();
     expect(
       other.agent!.find((l) => l.msg === 'fencing the previous active'),
       cluster.describe(),
