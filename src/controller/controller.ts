@@ -314,6 +314,8 @@ export class Controller {
     const now = this.deps.clock.now();
     if (now - this.lastReconcile < this.cfg.health.intervalMs) return;
     if (this.elector.getState() === 'INIT') return; // let the first election decide
+    // A twin agent with our node id may be driving this very service: hands off.
+    if (!this.elector.ownsService()) return;
     this.lastReconcile = now;
     this.reconciling = true;
     const ac = new AbortController();
@@ -327,7 +329,7 @@ export class Controller {
       );
       if (reported === 'active') {
         await this.elector.exclusive(async () => {
-          if (this.elector.serviceShouldBeActive()) return;
+          if (this.elector.serviceShouldBeActive() || !this.elector.ownsService()) return;
           this.log.warn('service reports active but this node does not hold the lock: demoting it');
           await this.toStandby('service reported active while this node is not the elected active');
         });

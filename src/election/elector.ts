@@ -257,6 +257,14 @@ export class Elector {
     return this.state === 'ACTIVE' || this.holdingService;
   }
 
+  /**
+   * Whether this agent may act on its service outside an election decision (reconcile): not while
+   * another live agent may be driving the same service under our node id.
+   */
+  ownsService(): boolean {
+    return this.duplicate === null && this.fatal === null;
+  }
+
   /** The service may be active right now (elected, held, or an activation in flight). */
   serviceMayBeActive(): boolean {
     return this.serviceShouldBeActive() || this.activating;

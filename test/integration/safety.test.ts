@@ -1,0 +1,145 @@
+/**
+ * Regressions of the safety review (issue 6) and the hostile tester (issue 7), made to happen with
+ * real agents, real demo services and a real ZooKeeper. Every test ends with the split-brain
+ * checker (SharedResource) having seen no two actives.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AgentProc } from '../../harness/agent-proc.js';
+import { HaCluster } from '../../harness/ha-cluster.js';
+import { SharedResource } from '../../harness/shared-resource.js';
+import { waitFor } from '../../harness/wait.js';
+import { ZkEnsemble } from '../../harness/zk-ensemble.js';
+import { openSession } from '../../src/zk/session.js';
+
+let seq = 0;
+
+describe('safety with real agents', () => {
+  let resource: SharedResource;
+  let cluster: HaCluster | null = null;
+  const extra: AgentProc[] = [];
+
+  beforeEach(async () => {
+    resource = await SharedResource.start();
+  });
+
+  afterEach(async (ctx) => {
+    const diag = cluster?.describe();
+    if (ctx.task.result?.state === 'fail' && diag) console.log(`agent logs of the failed test:\n${diag}`);
+    await Promise.all(extra.splice(0).map((a) => a.stop()));
+    await cluster?.stop();
+    cluster = null;
+    await resource.close();
+    if (resource.violations.length) throw new Error(`split brain!\n${resource.describeHistory()}\n${diag}`);
+  });
+
+  describe('on a 3-server ensemble', () => {
+    let zk: ZkEnsemble;
+    beforeAll(async () => {
+      zk = await ZkEnsemble.start({ servers: 3 });
+    });
+    afterAll(async () => {
+      await zk?.stop();
+    });
+
+    it('issue 7.4 / 6.2: a second agent with the same config exits 2 naming the live session; the first stays active, no flapping', async () => {
+      cluster = await HaCluster.start({ ensemble: zk, resource, cluster: `dup${++seq}`, nodes: 2 });
+      const { active } = await cluster.settled();
+      const takes = resource.takes(active.id).length;
+      const twin = AgentProc.start(`${active.id}-twin`, active.configFile, { HAFC_TEST_DIR: cluster.dir });
+      extra.push(twin);
+      await waitFor('the twin agent to exit', () => twin.hasExited(), { timeoutMs: 15_000 });
+      expect((await twin.exited).code).toBe(2);
+      const refusal = twin.find((l) => l.msg === 'refusing to run: duplicate node id');
+      expect(refusal, twin.rawOutput().slice(-3000)).toBeDefined();
+      expect(String(refusal!.reason)).toContain(`node id ${active.id}`);
+      expect(String(refusal!.reason)).toMatch(/another live agent \(session [0-9a-f]{16}/);
+      expect(twin.find((l) => l.msg === 'acquired the lock')).toBeUndefined();
+      // The first one never noticed: still active, with its one activation.
+      expect(resource.holder()?.node).toBe(active.id);
+      expect(resource.takes(active.id)).toHaveLength(takes);
+      expect(active.agent!.role()).toBe('active');
+    });
+
+    it('issue 6.6: a child znode under the breadcrumb does not wedge anything: clean demotion, failover, rejoin', async () => {
+      cluster = await HaCluster.start({ ensemble: zk, resource, cluster: `bcchild${++seq}` });
+      const { active, standby } = await cluster.settled();
+      const s = await openSession({
+        connect: zk.connectString(),
+        sessionTimeoutMs: 4000,
+        requestTimeoutMs: 2000,
+      });
+      try {
+        await s.create(`/hafc/${cluster.cluster}/breadcrumb/child`, null);
+      } finally {
+        await s.close();
+      }
+      const mark = active.agent!.logs().length;
+      await active.service.setHealthy(false);
+      await cluster.waitForActive(20_000, active.id);
+      expect(resource.holder()?.node).toBe(standby.id);
+      // It stood down cleanly, so the new active did not need to fence it.
+      expect(
+        standby.agent!.find((l) =>
+          String(l.reason ?? '').includes(`previous active ${active.id} stood down cleanly`),
+        ),
+      ).toBeDefined();
+      await active.service.setHealthy(true);
+      await active.agent!.waitForRole('standby', 20_000);
+      const failures = active
+        .agent!.logs()
+        .slice(mark)
+        .filter((l) => l.msg === 'election step failed; retrying');
+      expect(failures, cluster.describe()).toEqual([]);
+    });
+  });
+
+  describe('on servers whose maxSessionTimeout clamps what agents ask for', () => {
+    it('issue 6.5: a clamped session that still leaves a lease: timers follow the negotiated timeout, no flapping', async () => {
+      const zk = await ZkEnsemble.start({ servers: 1, maxSessionTimeoutMs: 4000 });
+      try {
+        cluster = await HaCluster.start({
+          ensemble: zk,
+          resource,
+          cluster: `clamp${++seq}`,
+          sessionTimeoutMs: 8000,
+        });
+        const { active } = await cluster.settled();
+        const negotiated = active.agent!.find((l) => l.msg === 'ZooKeeper session established');
+        expect(negotiated?.negotiatedTimeoutMs).toBe(4000);
+        const t0 = resource.now();
+        await new Promise((r) => setTimeout(r, 12_000)); // an observation window: nothing must happen
+        expect(resource.history.filter((e) => e.at >= t0)).toEqual([]);
+        expect(active.agent!.role()).toBe('active');
+        expect(active.agent!.find((l) => l.msg.startsWith('lease expired'))).toBeUndefined();
+      } finally {
+        await cluster?.stop();
+        cluster = null;
+        await zk.stop();
+      }
+    });
+
+    it('issue 6.5: a clamped session too short for a lease: NEUTRAL, never takes the lock, says what to change', async () => {
+      const zk = await ZkEnsemble.start({ servers: 1, maxSessionTimeoutMs: 2500 });
+      try {
+        cluster = await HaCluster.start({ ensemble: zk, resource, cluster: `short${++seq}`, nodes: 1 });
+        const node = cluster.nodes[0]!;
+        const line = await node.agent!.waitForLog(
+          'the lease-too-short decision',
+          (l) => l.msg === 'decision: lease-too-short',
+          15_000,
+        );
+        expect(String(line.reason)).toContain('negotiated session timeout 2500 ms');
+        expect(String(line.reason)).toContain('raise maxSessionTimeout');
+        expect(line.level).toBe('error');
+        await new Promise((r) => setTimeout(r, 3000));
+        expect(node.agent!.find((l) => l.msg === 'acquired the lock')).toBeUndefined();
+        expect(resource.holder()).toBeNull();
+        expect(node.agent!.logs().filter((l) => l.msg === 'decision: lease-too-short')).toHaveLength(1);
+      } finally {
+        await cluster?.stop();
+        cluster = null;
+        await zk.stop();
+      }
+    });
+  });
+});
