@@ -5,7 +5,8 @@
  */
 import type { ShellServiceConfig } from '../src/config/types.js';
 import { ConfigError } from '../src/errors.js';
-import { assertSucceeded, hookEnv, runCommand, type CommandResult } from '../src/exec/run.js';
+import { hookEnv } from '../src/exec/hook-env.js';
+import { assertSucceeded, runCommand, type CommandResult } from '../src/exec/run.js';
 import type { Logger } from '../src/log.js';
 import type { HookContext, ServiceAgent, ServiceRole } from '../src/service/agent.js';
 import type { Command } from '../src/config/types.js';

@@ -21,7 +21,6 @@ import { readFile, readdir } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { HookFailedError, HookTimeoutError } from '../errors.js';
 import type { Command } from '../config/types.js';
-import type { FenceTarget, HookContext } from '../service/agent.js';
 
 export interface RunOptions {
   /** Added to (and overriding) process.env for the child. */
@@ -369,37 +368,6 @@ function outputTail(r: CommandResult): string {
   const text = pick[1]!.trim();
   const tail = text.length > MESSAGE_TAIL_CHARS ? '...' + text.slice(-MESSAGE_TAIL_CHARS) : text;
   return `; ${pick[0]}: ${tail}`;
-}
-
-/** The variables every hook gets (CONTRACT.md section 5). */
-export function hookEnv(ctx: HookContext): Record<string, string> {
-  return {
-    HAFC_CLUSTER: ctx.cluster,
-    HAFC_NODE_ID: ctx.nodeId,
-    HAFC_ROLE: ctx.role,
-    HAFC_EPOCH: ctx.epoch.toString(10),
-    HAFC_REASON: ctx.reason,
-  };
-}
-
-/**
- * hookEnv plus the fencing target, under our names and ZKFC's lower-case `target_*` names, so
- * existing ZKFC fencing scripts run unchanged. The target comes from ZooKeeper, which is why it
- * travels only here and never into a command line.
- */
-export function fenceEnv(ctx: HookContext, target: FenceTarget): Record<string, string> {
-  const port = String(target.port);
-  return {
-    ...hookEnv(ctx),
-    HAFC_TARGET_ID: target.id,
-    HAFC_TARGET_HOST: target.host,
-    HAFC_TARGET_PORT: port,
-    HAFC_TARGET_ADDRESS: target.address,
-    HAFC_TARGET_EPOCH: target.epoch.toString(10),
-    target_host: target.host,
-    target_port: port,
-    target_address: target.address,
-  };
 }
 
 /** Printable form of a command, quoting argv elements a shell would split, for messages only. */

@@ -9,13 +9,8 @@
 import type { FenceMethodConfig } from '../config/types.js';
 import { HookTimeoutError, errorMessage } from '../errors.js';
 import { httpCall, snippet } from '../exec/http.js';
-import {
-  DEFAULT_KILL_GRACE_MS,
-  assertSucceeded,
-  fenceEnv,
-  runCommand,
-  type CommandResult,
-} from '../exec/run.js';
+import { fenceEnv } from '../exec/hook-env.js';
+import { DEFAULT_KILL_GRACE_MS, assertSucceeded, runCommand, type CommandResult } from '../exec/run.js';
 import type { Logger } from '../log.js';
 import type { FenceTarget, HookContext, ServiceAgent } from '../service/agent.js';
 import { sshFenceArgv, sshVerifyArgv, type SshFenceConfig } from './ssh.js';

@@ -14,7 +14,8 @@
 import net from 'node:net';
 import type { Command, HealthCheckConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
-import { hookEnv, printable, runCommand } from '../exec/run.js';
+import { hookEnv } from '../exec/hook-env.js';
+import { printable, runCommand } from '../exec/run.js';
 import type { HookContext, ServiceAgent } from '../service/agent.js';
 import { VERSION } from '../version.js';
 import { HealthTimeoutError, HealthUnhealthyError, describeThrown, errorCode } from './errors.js';
