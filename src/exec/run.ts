@@ -13,8 +13,8 @@
  *   disk) survives SIGKILL until the kernel lets go of it, which may be never; we then resolve
  *   anyway with `abandoned: true`, its pid and its /proc state. It may still be running, and
  *   dies (the SIGKILL is pending) if the kernel ever wakes it.
- * So a run never takes longer than timeoutMs + killGraceMs + abandonGraceMs (terminationBoundMs),
- * or abandonGraceMs after an abort, whatever the command does.
+ * So a run ends within timeoutMs + killGraceMs + abandonGraceMs (terminationBoundMs), or within
+ * abandonGraceMs of an abort, whatever the command does (plus one read of /proc).
  *
  * Built on node:child_process rather than execa: execa's timeout / forceKillAfterDelay signal the
  * direct child only, and its maxBuffer ends the run with an error when exceeded. We need the
@@ -26,7 +26,9 @@
  * `spawnError` set and the reason in `stderr`, so every caller handles one shape and
  * `assertSucceeded` turns it into a HookFailedError that says the command could not be started.
  *
- * Time (timeout, graces, durations) is read and waited on only through the Clock.
+ * Time (timeout, graces, durations, and the short internal waits: stream settle, group poll) is
+ * read and waited on only through the Clock; under a fake clock those pass only when the test
+ * advances it.
  *
  * Not covered: if hafc itself is killed, detached hooks outlive it; systemd's control-group
  * KillMode is what cleans those up.
