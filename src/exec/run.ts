@@ -290,7 +290,7 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
         }
         abandoned = true;
         void readProcState(pgid).then((state) => {
-          procState = state;
+          if (abandoned) procState = state;
           finish();
         });
       });
@@ -354,6 +354,9 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
       exited = true;
       exitCode = code;
       exitSignal = sig;
+      // Died while we were reading its /proc state to report it abandoned: it is not.
+      abandoned = false;
+      procState = undefined;
       // Finished within its time: the timeout no longer applies.
       if (!terminating) cancelTimeout();
       maybeFinish();
