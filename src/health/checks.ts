@@ -141,6 +141,8 @@ function httpCheck(
     if (signal.aborted) throw timeoutError(what, signal, started, clock);
     let res: HttpResponse;
     try {
+      // No redirect is followed (httpRequest never does): a health endpoint answers for itself,
+      // and an expected 3xx (listed in expectStatus) must stay visible.
       res = await httpRequest({
         method: 'GET',
         url: cfg.url,
