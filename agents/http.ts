@@ -3,6 +3,7 @@
  * at `service.url`. Every request is bounded by requestTimeoutMs and the caller's signal, and
  * reads at most 64 KiB of any answer.
  */
+import { systemClock, type Clock } from '../src/clock.js';
 import type { HttpServiceConfig } from '../src/config/types.js';
 import { ConfigError, HookFailedError } from '../src/errors.js';
 import { httpCall, snippet, type HttpCallResult } from '../src/exec/http.js';
@@ -13,15 +14,19 @@ import type { FenceTarget, HookContext, ServiceAgent, ServiceRole } from '../src
 export class HttpAgent implements ServiceAgent {
   readonly kind = 'http';
   readonly toStandbyTimeoutMs: number;
+  /** What check() asks, for health messages (see DescribesCheck in src/health/checks.ts). */
+  readonly checkTarget: string;
   private readonly base: string;
   private readonly protocol: string;
 
   constructor(
     private readonly cfg: HttpServiceConfig,
     private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
   ) {
     this.toStandbyTimeoutMs = cfg.requestTimeoutMs;
     this.base = cfg.url.replace(/\/+$/, '');
+    this.checkTarget = `GET ${this.base}${cfg.healthPath}`;
     let parsed: URL;
     try {
       parsed = new URL(cfg.url);
@@ -116,7 +121,15 @@ export class HttpAgent implements ServiceAgent {
     what: string,
     signal: AbortSignal,
   ): Promise<HttpCallResult> {
-    return httpCall({ method, url, json, what, signal, timeoutMs: this.cfg.requestTimeoutMs });
+    return httpCall({
+      method,
+      url,
+      json,
+      what,
+      signal,
+      timeoutMs: this.cfg.requestTimeoutMs,
+      clock: this.clock,
+    });
   }
 
   private unknownState(url: string, r: HttpCallResult, why: string): 'unknown' {

@@ -1,4 +1,5 @@
 /** The composition point for service agents: config in, ServiceAgent out. */
+import type { Clock } from '../src/clock.js';
 import type { ServiceConfig } from '../src/config/types.js';
 import type { Logger } from '../src/log.js';
 import type { ServiceAgent } from '../src/service/agent.js';
@@ -8,13 +9,14 @@ import { ShellAgent } from './shell.js';
 export { HttpAgent } from './http.js';
 export { ShellAgent } from './shell.js';
 
-export function createAgent(cfg: ServiceConfig, logger: Logger): ServiceAgent {
+/** `clock` (default systemClock) runs the agents' hook and request timeouts. */
+export function createAgent(cfg: ServiceConfig, logger: Logger, clock?: Clock): ServiceAgent {
   const log = logger.child({ component: 'agent', agent: cfg.agent });
   switch (cfg.agent) {
     case 'shell':
-      return new ShellAgent(cfg, log);
+      return new ShellAgent(cfg, log, clock);
     case 'http':
-      return new HttpAgent(cfg, log);
+      return new HttpAgent(cfg, log, clock);
     default: {
       // Config validation rejects unknown agents; reaching this is a programming error.
       const never: never = cfg;

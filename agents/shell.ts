@@ -3,9 +3,11 @@
  * (CONTRACT.md section 5). Every hook gets hookEnv() and `hookTimeoutMs`; its output goes to the
  * log, bounded by the runner.
  */
+import { systemClock, type Clock } from '../src/clock.js';
 import type { ShellServiceConfig } from '../src/config/types.js';
 import { ConfigError } from '../src/errors.js';
-import { assertSucceeded, hookEnv, runCommand, type CommandResult } from '../src/exec/run.js';
+import { hookEnv } from '../src/exec/hook-env.js';
+import { assertSucceeded, printable, runCommand, type CommandResult } from '../src/exec/run.js';
 import type { Logger } from '../src/log.js';
 import type { HookContext, ServiceAgent, ServiceRole } from '../src/service/agent.js';
 import type { Command } from '../src/config/types.js';
@@ -21,14 +23,18 @@ export class ShellAgent implements ServiceAgent {
    * method) from "asked, got no clear answer" ('unknown').
    */
   readonly state?: (ctx: HookContext, signal: AbortSignal) => Promise<ServiceRole | 'unknown'>;
+  /** What check() runs, for health messages (see DescribesCheck in src/health/checks.ts). */
+  readonly checkTarget?: string;
   // Deliberately no fenceGraceful: asking a shell-managed service on another host to demote is
   // what the `shell` fencing method is for.
 
   constructor(
     private readonly cfg: ShellServiceConfig,
     private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
   ) {
     this.toStandbyTimeoutMs = cfg.hookTimeoutMs;
+    if (cfg.check !== undefined) this.checkTarget = printable(cfg.check);
     const stateCmd = cfg.state;
     if (stateCmd !== undefined) this.state = (ctx, signal) => this.queryState(stateCmd, ctx, signal);
   }
@@ -76,14 +82,21 @@ export class ShellAgent implements ServiceAgent {
     signal: AbortSignal,
     level: 'info' | 'debug',
   ): Promise<CommandResult> {
-    const r = await runCommand(cmd, { env: hookEnv(ctx), timeoutMs: this.cfg.hookTimeoutMs, signal, what });
-    const ok = r.exitCode === 0 && !r.timedOut && !r.aborted;
+    const r = await runCommand(cmd, {
+      env: hookEnv(ctx),
+      timeoutMs: this.cfg.hookTimeoutMs,
+      signal,
+      what,
+      clock: this.clock,
+    });
+    const ok = r.exitCode === 0 && !r.timedOut && !r.aborted && !r.abandoned;
     this.logger[ok ? level : 'warn'](`${what} ${ok ? 'succeeded' : 'failed'}`, {
       command: r.command,
       exitCode: r.exitCode,
       signal: r.signal,
       timedOut: r.timedOut,
       aborted: r.aborted,
+      ...(r.abandoned ? { abandoned: true, pid: r.pid, procState: r.procState } : {}),
       durationMs: r.durationMs,
       epoch: ctx.epoch,
       stdout: r.stdout,

@@ -40,14 +40,7 @@ export class RecordError extends HafcError {
   }
 }
 
-/** Every fencing method failed (or none was configured); the node must not promote. */
-export class FenceError extends HafcError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('EFENCE', message, options);
-  }
-}
-
-/** A hook or check ran past its timeout and was killed. */
+/** A hook or check ran past its timeout: killed, or abandoned when even SIGKILL did not end it. */
 export class HookTimeoutError extends HafcError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('EHOOKTIMEOUT', message, options);
@@ -58,13 +51,6 @@ export class HookTimeoutError extends HafcError {
 export class HookFailedError extends HafcError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('EHOOKFAILED', message, options);
-  }
-}
-
-/** A transition (to-active / to-standby) of the local service failed. */
-export class TransitionError extends HafcError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ETRANSITION', message, options);
   }
 }
 

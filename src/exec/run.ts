@@ -1,17 +1,34 @@
 /**
- * The hook runner (CONTRACT.md section 5): argv or `sh -c`, environment, timeout, process-group
- * SIGTERM -> SIGKILL, bounded output.
+ * The hook runner: argv or `sh -c`, own process group, timeout, bounded output. What a hook is
+ * given in its environment is the contract in hook-env.ts; this module only runs processes.
+ *
+ * How a run ends when the command does not end by itself:
+ * - timeout: the whole process group gets SIGTERM, then SIGKILL after killGraceMs, so a hook
+ *   that cleans up on SIGTERM gets to, and a grandchild that ignores it still dies;
+ * - abort (the caller's signal): SIGKILL to the process group at once, no SIGTERM and no grace.
+ *   An abort means the caller must act now (the lease watchdog aborts a to-active hook and must
+ *   start to-standby within the lease budget, which has no room for a kill grace);
+ * - either way, once SIGKILL is sent we wait at most abandonGraceMs for the process to be reaped.
+ *   A process in uninterruptible sleep (D state: a hung NFS mount, a frozen filesystem, a dead
+ *   disk) survives SIGKILL until the kernel lets go of it, which may be never; we then resolve
+ *   anyway with `abandoned: true`, its pid and its /proc state. It may still be running, and
+ *   dies (the SIGKILL is pending) if the kernel ever wakes it.
+ * So a run ends within timeoutMs + killGraceMs + abandonGraceMs (terminationBoundMs), or within
+ * abandonGraceMs of an abort, whatever the command does (plus one read of /proc).
  *
  * Built on node:child_process rather than execa: execa's timeout / forceKillAfterDelay signal the
  * direct child only, and its maxBuffer ends the run with an error when exceeded. We need the
- * opposite on both counts: a timed-out hook is taken down with its whole process group (so a
- * grandchild that ignores SIGTERM still dies), and a chatty hook keeps running while we keep only a
- * bounded head and tail of what it printed. Both are a few lines with `detached: true` and
- * `process.kill(-pgid)`.
+ * opposite on both counts: a timed-out hook is taken down with its whole process group, and a
+ * chatty hook keeps running while we keep only a bounded head and tail of what it printed. Both
+ * are a few lines with `detached: true` and `process.kill(-pgid)`.
  *
  * Spawn failures (ENOENT, EACCES, bad cwd) do NOT throw: they resolve as a failed result with
  * `spawnError` set and the reason in `stderr`, so every caller handles one shape and
  * `assertSucceeded` turns it into a HookFailedError that says the command could not be started.
+ *
+ * Time (timeout, graces, durations, and the short internal waits: stream settle, group poll) is
+ * read and waited on only through the Clock; under a fake clock those pass only when the test
+ * advances it.
  *
  * Not covered: if hafc itself is killed, detached hooks outlive it; systemd's control-group
  * KillMode is what cleans those up.
@@ -19,9 +36,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { systemClock, type Clock } from '../clock.js';
 import { HookFailedError, HookTimeoutError } from '../errors.js';
 import type { Command } from '../config/types.js';
-import type { FenceTarget, HookContext } from '../service/agent.js';
 
 export interface RunOptions {
   /** Added to (and overriding) process.env for the child. */
@@ -30,13 +47,17 @@ export interface RunOptions {
   timeoutMs: number;
   /** @default 2000 */
   killGraceMs?: number;
+  /** After SIGKILL, how long to wait for the process to be reaped before abandoning it. @default 1000 */
+  abandonGraceMs?: number;
   /** Bytes kept per stream (head plus a short tail). @default 65536 */
   maxOutputBytes?: number;
-  /** Abort = kill the process group now, same sequence as a timeout. */
+  /** Abort = SIGKILL the process group now (no SIGTERM, no grace). */
   signal?: AbortSignal;
   cwd?: string;
   /** Names the command in messages, e.g. "toActive hook". @default "command" */
   what?: string;
+  /** @default systemClock */
+  clock?: Clock;
 }
 
 export interface CommandResult {
@@ -49,6 +70,11 @@ export interface CommandResult {
   truncated: boolean;
   timedOut: boolean;
   aborted: boolean;
+  /**
+   * The process was still there abandonGraceMs after SIGKILL and we stopped waiting for it: it
+   * may still be running (see `procState`). exitCode and signal are null.
+   */
+  abandoned: boolean;
   durationMs: number;
   /** Printable form of the command, for logs and messages only. */
   command: string;
@@ -60,12 +86,26 @@ export interface CommandResult {
   /** Total bytes the child wrote to each stream, including dropped ones. */
   stdoutBytes: number;
   stderrBytes: number;
+  /** The direct child's pid (= its process group id); absent when nothing was started. */
+  pid?: number;
+  /** When abandoned: the `State:` of /proc/<pid>/status, e.g. "D (disk sleep)", if readable. */
+  procState?: string;
   /** Set when the command could not be started at all (ENOENT, EACCES, ...). */
   spawnError?: string;
 }
 
 export const DEFAULT_KILL_GRACE_MS = 2000;
+export const DEFAULT_ABANDON_GRACE_MS = 1000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024;
+
+/**
+ * The longest runCommand takes past its timeout, whatever the command does (after an abort it
+ * takes at most the abandon grace). Callers that put their own deadline around a run (the fencer)
+ * add this so they never cut off the runner while it is still killing and reporting.
+ */
+export function terminationBoundMs(opts: Pick<RunOptions, 'killGraceMs' | 'abandonGraceMs'> = {}): number {
+  return (opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS) + (opts.abandonGraceMs ?? DEFAULT_ABANDON_GRACE_MS);
+}
 
 /**
  * After the direct child exits, how long we wait for its stdout/stderr to reach EOF. A hook that
@@ -76,37 +116,25 @@ const STREAM_SETTLE_MS = 200;
 /** While terminating, how often we look whether the process group is gone already. */
 const GROUP_POLL_MS = 50;
 
+type Base = { command: string; what: string; timeoutMs: number; killSignals: string[] };
+
 export async function runCommand(cmd: Command, opts: RunOptions): Promise<CommandResult> {
   const what = opts.what ?? 'command';
   const killGraceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  const abandonGraceMs = opts.abandonGraceMs ?? DEFAULT_ABANDON_GRACE_MS;
   const maxOutputBytes = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const clock = opts.clock ?? systemClock;
   const command = printable(cmd);
-  const started = performance.now();
-  const base = {
-    command,
-    what,
-    timeoutMs: opts.timeoutMs,
-    killSignals: [] as string[],
-  };
+  const started = clock.now();
+  const elapsed = () => Math.round(clock.now() - started);
+  const base: Base = { command, what, timeoutMs: opts.timeoutMs, killSignals: [] };
 
   const [file, args] = typeof cmd === 'string' ? ['/bin/sh', ['-c', cmd]] : [cmd[0], cmd.slice(1)];
   if (file === undefined || file === '') {
-    return failedToStart(base, started, 'empty command');
+    return failedToStart(base, elapsed(), 'empty command');
   }
   if (opts.signal?.aborted) {
-    return {
-      ...base,
-      exitCode: null,
-      signal: null,
-      stdout: '',
-      stderr: '',
-      truncated: false,
-      timedOut: false,
-      aborted: true,
-      durationMs: 0,
-      stdoutBytes: 0,
-      stderrBytes: 0,
-    };
+    return { ...notRun(base), aborted: true };
   }
 
   const env: Record<string, string> = {};
@@ -126,7 +154,7 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
     });
   } catch (err) {
     // spawn throws synchronously for some argument errors (e.g. a NUL byte in an argument).
-    return failedToStart(base, started, (err as Error).message);
+    return failedToStart(base, elapsed(), (err as Error).message);
   }
 
   const out = new BoundedCapture(maxOutputBytes);
@@ -139,11 +167,20 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
     let spawnError: string | undefined;
     let timedOut = false;
     let aborted = false;
+    let abandoned = false;
+    let procState: string | undefined;
     let terminating = false;
     let sigkillSent = false;
+    let groupGone = false;
+    let probing = false;
     let openStreams = 2;
     let done = false;
-    const timers: NodeJS.Timeout[] = [];
+    const noop = (): void => {};
+    let cancelTimeout = noop;
+    let cancelGrace = noop;
+    let cancelAbandon = noop;
+    let cancelSettle: (() => void) | undefined;
+    let cancelPoll = noop;
 
     const pgid = child.pid;
 
@@ -165,12 +202,13 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
         return false;
       }
     };
-    let probing = false;
 
     const finish = (): void => {
       if (done) return;
       done = true;
-      for (const t of timers) clearTimeout(t);
+      for (const cancel of [cancelTimeout, cancelGrace, cancelAbandon, cancelSettle ?? noop, cancelPoll]) {
+        cancel();
+      }
       opts.signal?.removeEventListener('abort', onAbort);
       // Streams a lingering daemon still holds: keep draining (so it never blocks on a full pipe
       // or dies of SIGPIPE) but discard, and let the event loop exit without them.
@@ -181,6 +219,9 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
         s.on('error', () => {});
         (s as Readable & { unref?: () => void }).unref?.();
       }
+      // An abandoned process must not keep hafc alive (e.g. on shutdown); node still reaps it
+      // if it ever dies.
+      if (abandoned) child.unref();
       resolve({
         ...base,
         exitCode,
@@ -193,15 +234,16 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
         truncated: out.truncated || errCap.truncated,
         timedOut,
         aborted,
-        durationMs: Math.round(performance.now() - started),
+        abandoned,
+        durationMs: elapsed(),
         stdoutBytes: out.total,
         stderrBytes: errCap.total,
+        ...(pgid !== undefined && spawnError === undefined ? { pid: pgid } : {}),
+        ...(procState !== undefined ? { procState } : {}),
         ...(spawnError !== undefined ? { spawnError } : {}),
       });
     };
 
-    let groupGone = false;
-    let settleArmed = false;
     const maybeFinish = (): void => {
       if (done || !exited) return;
       if (terminating && !sigkillSent && !groupGone) {
@@ -220,34 +262,61 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
         return;
       }
       if (openStreams === 0) finish();
-      else if (!settleArmed) {
-        settleArmed = true;
-        timers.push(setTimeout(finish, STREAM_SETTLE_MS));
-      }
+      else if (cancelSettle === undefined) cancelSettle = clock.setTimer(STREAM_SETTLE_MS, finish);
     };
 
-    const terminate = (why: 'timeout' | 'abort'): void => {
+    const poll = (): void => {
+      cancelPoll = clock.setTimer(GROUP_POLL_MS, () => {
+        if (done) return;
+        maybeFinish();
+        poll();
+      });
+    };
+
+    /** SIGKILL now, then give the kernel abandonGraceMs to reap the process before we stop waiting. */
+    const kill = (): void => {
+      if (sigkillSent) return;
+      cancelGrace();
+      // Re-check first: once the group is gone its id can be reused by an unrelated one.
+      if (groupExists()) killGroup('SIGKILL');
+      sigkillSent = true;
+      cancelAbandon = clock.setTimer(abandonGraceMs, () => {
+        if (done) return;
+        if (exited) {
+          // Reaped, but a lingering process still holds the output pipes: stop capturing now,
+          // this is the run's hard end.
+          finish();
+          return;
+        }
+        abandoned = true;
+        void readProcState(pgid).then((state) => {
+          if (abandoned) procState = state;
+          finish();
+        });
+      });
+      maybeFinish();
+    };
+
+    const onTimeout = (): void => {
       if (terminating || exited) return;
       terminating = true;
-      if (why === 'timeout') timedOut = true;
-      else aborted = true;
+      timedOut = true;
       killGroup('SIGTERM');
-      timers.push(
-        setTimeout(() => {
-          // Re-check first: once the group is gone its id can be reused by an unrelated one.
-          if (groupExists()) killGroup('SIGKILL');
-          sigkillSent = true;
-          maybeFinish();
-        }, killGraceMs),
-      );
-      const poll = setInterval(() => {
-        if (done) clearInterval(poll);
-        else maybeFinish();
-      }, GROUP_POLL_MS);
-      timers.push(poll);
+      cancelGrace = clock.setTimer(killGraceMs, kill);
+      poll();
     };
 
-    const onAbort = (): void => terminate('abort');
+    const onAbort = (): void => {
+      if (done || sigkillSent) return;
+      // Exited in time and only settling its output: there is nothing left to kill.
+      if (exited && !terminating) return;
+      aborted = true;
+      if (!terminating) {
+        terminating = true;
+        poll();
+      }
+      kill();
+    };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     const wire = (stream: Readable | null, cap: BoundedCapture): void => {
@@ -285,16 +354,27 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
       exited = true;
       exitCode = code;
       exitSignal = sig;
-      if (!terminating) {
-        // Finished within its time: the timeout no longer applies.
-        for (const t of timers) clearTimeout(t);
-        timers.length = 0;
-      }
+      // Died while we were reading its /proc state to report it abandoned: it is not.
+      abandoned = false;
+      procState = undefined;
+      // Finished within its time: the timeout no longer applies.
+      if (!terminating) cancelTimeout();
       maybeFinish();
     });
 
-    timers.push(setTimeout(() => terminate('timeout'), opts.timeoutMs));
+    cancelTimeout = clock.setTimer(opts.timeoutMs, onTimeout);
   });
+}
+
+/** The `State:` line of /proc/<pid>/status ("D (disk sleep)"), or undefined if unreadable. */
+async function readProcState(pid: number | undefined): Promise<string | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    return /^State:\s*(.+)$/m.exec(status)?.[1]?.trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -334,30 +414,39 @@ async function groupHasLiveMembers(pgid: number): Promise<boolean> {
 /**
  * Throws unless the command exited 0: HookTimeoutError when it timed out, HookFailedError for a
  * non-zero exit, death by signal, abort, or failure to start. Messages name the command, what
- * happened, the duration and the end of its stderr (or stdout, when stderr is empty).
+ * happened, the duration and the end of its stderr (or stdout, when stderr is empty); for an
+ * abandoned process also that it did not die after SIGKILL, its pid and its state.
  */
 export function assertSucceeded(r: CommandResult): void {
   if (r.spawnError !== undefined) {
     throw new HookFailedError(`${r.what} \`${r.command}\` could not be started: ${r.spawnError}`);
   }
   const output = outputTail(r);
+  const name = `${r.what} \`${r.command}\``;
+  if (r.abandoned) {
+    const how = r.timedOut ? `timed out after ${r.timeoutMs} ms` : 'was aborted';
+    const state = r.procState !== undefined ? `, state ${r.procState}` : '';
+    const message =
+      `${name} ${how} and did not die after SIGKILL (pid ${r.pid ?? '?'}${state}); ` +
+      `stopped waiting for it after ${r.durationMs} ms, it may still be running${output}`;
+    throw r.timedOut ? new HookTimeoutError(message) : new HookFailedError(message);
+  }
   if (r.timedOut) {
     const how = r.killSignals.includes('SIGKILL')
       ? 'SIGTERM, then SIGKILL'
       : r.killSignals.length > 0
         ? 'SIGTERM'
         : 'already gone';
-    throw new HookTimeoutError(
-      `${r.what} \`${r.command}\` timed out after ${r.timeoutMs} ms and was killed (${how})${output}`,
-    );
+    throw new HookTimeoutError(`${name} timed out after ${r.timeoutMs} ms and was killed (${how})${output}`);
   }
   if (r.aborted) {
-    throw new HookFailedError(`${r.what} \`${r.command}\` was aborted after ${r.durationMs} ms${output}`);
+    const killed = r.killSignals.includes('SIGKILL') ? ' and killed (SIGKILL)' : '';
+    throw new HookFailedError(`${name} was aborted after ${r.durationMs} ms${killed}${output}`);
   }
   if (r.exitCode === 0) return;
   const how =
     r.exitCode !== null ? `exited with code ${r.exitCode}` : `was killed by signal ${r.signal ?? '?'}`;
-  throw new HookFailedError(`${r.what} \`${r.command}\` ${how} after ${r.durationMs} ms${output}`);
+  throw new HookFailedError(`${name} ${how} after ${r.durationMs} ms${output}`);
 }
 
 const MESSAGE_TAIL_CHARS = 500;
@@ -371,37 +460,6 @@ function outputTail(r: CommandResult): string {
   return `; ${pick[0]}: ${tail}`;
 }
 
-/** The variables every hook gets (CONTRACT.md section 5). */
-export function hookEnv(ctx: HookContext): Record<string, string> {
-  return {
-    HAFC_CLUSTER: ctx.cluster,
-    HAFC_NODE_ID: ctx.nodeId,
-    HAFC_ROLE: ctx.role,
-    HAFC_EPOCH: ctx.epoch.toString(10),
-    HAFC_REASON: ctx.reason,
-  };
-}
-
-/**
- * hookEnv plus the fencing target, under our names and ZKFC's lower-case `target_*` names, so
- * existing ZKFC fencing scripts run unchanged. The target comes from ZooKeeper, which is why it
- * travels only here and never into a command line.
- */
-export function fenceEnv(ctx: HookContext, target: FenceTarget): Record<string, string> {
-  const port = String(target.port);
-  return {
-    ...hookEnv(ctx),
-    HAFC_TARGET_ID: target.id,
-    HAFC_TARGET_HOST: target.host,
-    HAFC_TARGET_PORT: port,
-    HAFC_TARGET_ADDRESS: target.address,
-    HAFC_TARGET_EPOCH: target.epoch.toString(10),
-    target_host: target.host,
-    target_port: port,
-    target_address: target.address,
-  };
-}
-
 /** Printable form of a command, quoting argv elements a shell would split, for messages only. */
 export function printable(cmd: Command): string {
   const s = typeof cmd === 'string' ? cmd : cmd.map(quoteArg).join(' ');
@@ -413,23 +471,28 @@ function quoteArg(a: string): string {
   return `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
-function failedToStart(
-  base: { command: string; what: string; timeoutMs: number; killSignals: string[] },
-  started: number,
-  reason: string,
-): CommandResult {
+function notRun(base: Base): CommandResult {
   return {
     ...base,
     exitCode: null,
     signal: null,
     stdout: '',
-    stderr: `${base.what} \`${base.command}\` could not be started: ${reason}`,
+    stderr: '',
     truncated: false,
     timedOut: false,
     aborted: false,
-    durationMs: Math.round(performance.now() - started),
+    abandoned: false,
+    durationMs: 0,
     stdoutBytes: 0,
     stderrBytes: 0,
+  };
+}
+
+function failedToStart(base: Base, durationMs: number, reason: string): CommandResult {
+  return {
+    ...notRun(base),
+    stderr: `${base.what} \`${base.command}\` could not be started: ${reason}`,
+    durationMs,
     spawnError: reason,
   };
 }

@@ -1,21 +1,19 @@
 /**
  * Fence before promote (CONTRACT.md section 2.3): the configured methods are tried in order until
- * one succeeds. Every attempt is bounded by `timeoutMs`, even when the method ignores its signal,
- * so fencing can delay a promotion but never wedge the controller.
+ * one succeeds. Every attempt is bounded (attemptBoundMs: `timeoutMs`, plus for shell and ssh the
+ * runner's kill and abandon graces), even when the method ignores its signal or its process
+ * cannot be killed, so fencing can delay a promotion but never wedge the controller. Time is read
+ * and waited on only through the Clock.
  *
  * `fence()` does not throw for a failed fence: the outcome lists every attempt with its reason,
  * which the controller turns into logs, metrics (per method and result) and `hafc status`.
  */
+import { systemClock, type Clock } from '../clock.js';
 import type { FenceMethodConfig } from '../config/types.js';
 import { HookTimeoutError, errorMessage } from '../errors.js';
 import { httpCall, snippet } from '../exec/http.js';
-import {
-  DEFAULT_KILL_GRACE_MS,
-  assertSucceeded,
-  fenceEnv,
-  runCommand,
-  type CommandResult,
-} from '../exec/run.js';
+import { fenceEnv } from '../exec/hook-env.js';
+import { assertSucceeded, runCommand, terminationBoundMs, type CommandResult } from '../exec/run.js';
 import type { Logger } from '../log.js';
 import type { FenceTarget, HookContext, ServiceAgent } from '../service/agent.js';
 import { sshFenceArgv, sshVerifyArgv, type SshFenceConfig } from './ssh.js';
@@ -36,10 +34,16 @@ export interface FenceOutcome {
 }
 
 /**
- * Slack past timeoutMs before an attempt is abandoned as hung. Shell and ssh attempts get the kill
- * grace on top, so the runner can finish killing the process group and report what it did.
+ * Slack past timeoutMs before an attempt is abandoned as hung. Shell and ssh attempts get the
+ * runner's termination bound on top (kill grace + abandon grace), so the runner can finish
+ * killing the process group, or give up on a process SIGKILL cannot end, and report what it did.
  */
 const SETTLE_SLACK_MS = 250;
+
+/** The longest one attempt of method `kind` may take with a `timeoutMs` budget. */
+export function attemptBoundMs(kind: FenceMethodConfig['kind'], timeoutMs: number): number {
+  return timeoutMs + SETTLE_SLACK_MS + (kind === 'shell' || kind === 'ssh' ? terminationBoundMs() : 0);
+}
 
 export class Fencer {
   constructor(
@@ -47,6 +51,7 @@ export class Fencer {
     private readonly timeoutMs: number,
     private readonly agent: ServiceAgent,
     private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
   ) {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new RangeError(`Fencer: timeoutMs must be a positive number, got ${String(timeoutMs)}`);
@@ -92,36 +97,38 @@ export class Fencer {
     ctx: HookContext,
     outer: AbortSignal | undefined,
   ): Promise<FenceAttempt> {
-    const started = performance.now();
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
-    const hardMs =
-      this.timeoutMs + SETTLE_SLACK_MS + (m.kind === 'shell' || m.kind === 'ssh' ? DEFAULT_KILL_GRACE_MS : 0);
-    let hardTimer: NodeJS.Timeout | undefined;
+    const started = this.clock.now();
+    const elapsed = () => Math.round(this.clock.now() - started);
+    // The attempt's own deadline, on the clock. The agent gets it (with the caller's signal) as
+    // one signal; our runners get the time left as their own timeout instead (see run()).
+    const deadline = new AbortController();
+    const cancelDeadline = this.clock.setTimer(this.timeoutMs, () =>
+      deadline.abort(new Error(`fencing attempt timed out after ${this.timeoutMs} ms`)),
+    );
+    const signal = outer ? AbortSignal.any([outer, deadline.signal]) : deadline.signal;
+    let cancelHard = (): void => {};
     const hung = new Promise<never>((_, reject) => {
-      hardTimer = setTimeout(
-        () =>
-          reject(
-            new HookTimeoutError(
-              `fencing method ${m.kind} did not finish within ${this.timeoutMs} ms and was abandoned`,
-            ),
+      cancelHard = this.clock.setTimer(attemptBoundMs(m.kind, this.timeoutMs), () =>
+        reject(
+          new HookTimeoutError(
+            `fencing method ${m.kind} did not finish within ${this.timeoutMs} ms and was abandoned`,
           ),
-        hardMs,
+        ),
       );
     });
-    const elapsed = () => Math.round(performance.now() - started);
     try {
       await Promise.race([this.run(m, target, ctx, signal, outer, started), hung]);
       return { method: m.kind, ok: true, durationMs: elapsed() };
     } catch (err) {
       let error = errorMessage(err);
       if (outer?.aborted) error = `aborted: ${error}`;
-      else if (timeout.aborted && !(err instanceof HookTimeoutError)) {
+      else if (deadline.signal.aborted && !(err instanceof HookTimeoutError)) {
         error = `timed out after ${this.timeoutMs} ms: ${error}`;
       }
       return { method: m.kind, ok: false, durationMs: elapsed(), error };
     } finally {
-      clearTimeout(hardTimer);
+      cancelDeadline();
+      cancelHard();
     }
   }
 
@@ -150,6 +157,7 @@ export class Fencer {
           timeoutMs: this.remaining(started),
           signal: outer,
           what: 'shell fencing command',
+          clock: this.clock,
         });
         this.logOutput(r.command, r.exitCode, r.stdout, r.stderr);
         assertSucceeded(r);
@@ -192,6 +200,7 @@ export class Fencer {
           timeoutMs: this.remaining(started),
           signal: outer,
           what: 'http fencing request',
+          clock: this.clock,
         });
         if (!m.expectStatus.includes(r.status)) {
           throw new Error(
@@ -220,9 +229,11 @@ export class Fencer {
       timeoutMs: this.remaining(started),
       signal,
       what: 'ssh fencing command',
+      clock: this.clock,
     });
     this.logOutput(kill.command, kill.exitCode, kill.stdout, kill.stderr);
-    const clean = (r: CommandResult) => !r.timedOut && !r.aborted && r.spawnError === undefined;
+    const clean = (r: CommandResult) =>
+      !r.timedOut && !r.aborted && !r.abandoned && r.spawnError === undefined;
     if (!(clean(kill) && kill.exitCode === 1)) {
       assertSucceeded(kill); // throws unless fuser killed something (exit 0)
       return;
@@ -233,6 +244,7 @@ export class Fencer {
       timeoutMs: this.remaining(started),
       signal,
       what: 'ssh fencing verification',
+      clock: this.clock,
     });
     this.logOutput(verify.command, verify.exitCode, verify.stdout, verify.stderr);
     if (clean(verify) && verify.exitCode === 1) return;
@@ -247,7 +259,7 @@ export class Fencer {
 
   /** Time left of the attempt, so a method with several steps stays within one timeout. */
   private remaining(started: number): number {
-    return Math.max(1, Math.round(this.timeoutMs - (performance.now() - started)));
+    return Math.max(1, Math.round(this.timeoutMs - (this.clock.now() - started)));
   }
 
   private logOutput(command: string, exitCode: number | null, stdout: string, stderr: string): void {

@@ -12,14 +12,31 @@
  * bodies are read to a fixed bound and decoded leniently.
  */
 import net from 'node:net';
+import { systemClock, type Clock } from '../clock.js';
 import type { Command, HealthCheckConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
-import { hookEnv, printable, runCommand } from '../exec/run.js';
+import { hookEnv } from '../exec/hook-env.js';
+import { describeHttpError, httpRequest, type HttpResponse } from '../exec/http.js';
+import { describeNetworkError } from '../exec/net-errors.js';
+import { printable, runCommand } from '../exec/run.js';
 import type { HookContext, ServiceAgent } from '../service/agent.js';
 import { VERSION } from '../version.js';
 import { HealthTimeoutError, HealthUnhealthyError, describeThrown, errorCode } from './errors.js';
 
-export type HealthCheck = (signal: AbortSignal) => Promise<void>;
+/**
+ * `description` names what is checked (URL, host:port, command); the monitor puts it in the
+ * messages it writes itself, such as its own timeout.
+ */
+export type HealthCheck = ((signal: AbortSignal) => Promise<void>) & { readonly description?: string };
+
+/**
+ * Optional on a ServiceAgent: what its check() looks at (a URL, a command), so an agent check's
+ * messages can name it. Not part of ServiceAgent itself (src/service/agent.ts), which only the
+ * agents' owners change; the built-in agents have it.
+ */
+export interface DescribesCheck {
+  readonly checkTarget?: string;
+}
 
 /** Most of a response body an http check reads; enough for any status page a regex looks at. */
 export const MAX_HTTP_BODY_BYTES = 64 * 1024;
@@ -39,10 +56,12 @@ const QUOTE_CHARS = 200;
 export interface CreateCheckOptions {
   /** Hard timeout handed to runCommand for a command check. @default 30000 */
   timeoutMs?: number;
+  /** Measures the durations in messages; runs a command check's timeout. @default systemClock */
+  clock?: Clock;
 }
 
 /** A short human name of the check, for log lines and messages. */
-export function describeCheck(cfg: HealthCheckConfig): string {
+export function describeCheck(cfg: HealthCheckConfig, agent?: ServiceAgent & DescribesCheck): string {
   switch (cfg.kind) {
     case 'http':
       return `http check GET ${cfg.url}`;
@@ -51,7 +70,10 @@ export function describeCheck(cfg: HealthCheckConfig): string {
     case 'command':
       return `command check ${printable(cfg.command)}`;
     case 'agent':
-      return 'agent check';
+      if (agent === undefined) return 'agent check';
+      return agent.checkTarget !== undefined
+        ? `agent check (${agent.kind}: ${agent.checkTarget})`
+        : `agent check (${agent.kind})`;
   }
 }
 
@@ -61,27 +83,37 @@ export function describeCheck(cfg: HealthCheckConfig): string {
  */
 export function createCheck(
   cfg: HealthCheckConfig,
-  agent: ServiceAgent,
+  agent: ServiceAgent & DescribesCheck,
   ctx: () => HookContext,
   opts: CreateCheckOptions = {},
 ): HealthCheck {
+  const clock = opts.clock ?? systemClock;
+  let check: (signal: AbortSignal) => Promise<void>;
   switch (cfg.kind) {
     case 'http':
-      return httpCheck(cfg);
+      check = httpCheck(cfg, clock);
+      break;
     case 'tcp':
-      return tcpCheck(cfg.host, cfg.port);
+      check = tcpCheck(cfg.host, cfg.port, clock);
+      break;
     case 'command':
-      return commandCheck(cfg.command, ctx, opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+      check = commandCheck(cfg.command, ctx, opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, clock);
+      break;
     case 'agent':
-      return agentCheck(agent, ctx);
+      check = agentCheck(agent, ctx, describeCheck(cfg, agent), clock);
+      break;
     default: {
       const kind = (cfg as { kind?: unknown }).kind;
       throw new ConfigError(`health.check: unknown check kind ${JSON.stringify(kind)}`);
     }
   }
+  return Object.assign(check, { description: describeCheck(cfg, agent) });
 }
 
-function httpCheck(cfg: Extract<HealthCheckConfig, { kind: 'http' }>): HealthCheck {
+function httpCheck(
+  cfg: Extract<HealthCheckConfig, { kind: 'http' }>,
+  clock: Clock,
+): (signal: AbortSignal) => Promise<void> {
   let url: URL;
   try {
     url = new URL(cfg.url);
@@ -105,104 +137,62 @@ function httpCheck(cfg: Extract<HealthCheckConfig, { kind: 'http' }>): HealthChe
   const expected = cfg.expectStatus.join(', ');
 
   return async (signal) => {
-    const started = performance.now();
-    if (signal.aborted) throw timeoutError(what, signal, started);
-    let res: Response;
+    const started = clock.now();
+    if (signal.aborted) throw timeoutError(what, signal, started, clock);
+    let res: HttpResponse;
     try {
-      res = await fetch(url, {
+      // No redirect is followed (httpRequest never does): a health endpoint answers for itself,
+      // and an expected 3xx (listed in expectStatus) must stay visible.
+      res = await httpRequest({
+        method: 'GET',
+        url: cfg.url,
         signal,
-        // A health endpoint answers for itself; following a redirect could ask another host, and
-        // an expected 3xx (listed in expectStatus) must stay visible.
-        redirect: 'manual',
+        maxBodyBytes: MAX_HTTP_BODY_BYTES,
         headers: { 'user-agent': `hafc/${VERSION} health-check`, accept: '*/*' },
       });
     } catch (err) {
-      if (signal.aborted) throw timeoutError(what, signal, started, err);
-      throw classifyNetworkError(what, err);
+      if (signal.aborted) throw timeoutError(what, signal, started, clock, err);
+      throw classifyRequestError(what, cfg.url, err);
     }
 
     if (!cfg.expectStatus.includes(res.status)) {
-      discardBody(res);
+      res.discard();
       const text = res.statusText ? ` ${res.statusText}` : '';
       throw new HealthUnhealthyError(`${what}: answered ${res.status}${text}, expected ${expected}`);
     }
     if (bodyRe === undefined) {
-      discardBody(res);
+      // The status alone decides: a body that never comes must not matter.
+      res.discard();
       return;
     }
 
-    let body: { text: string; truncated: boolean };
+    let body: { body: string; truncated: boolean };
     try {
-      body = await readBounded(res.body, MAX_HTTP_BODY_BYTES);
+      body = await res.readBody();
     } catch (err) {
-      if (signal.aborted) throw timeoutError(what, signal, started, err);
+      if (signal.aborted) throw timeoutError(what, signal, started, clock, err);
       throw new HealthUnhealthyError(
-        `${what}: answered ${res.status} but reading the body failed: ${describeCause(err)}`,
-        {
-          cause: err,
-        },
+        `${what}: answered ${res.status} but reading the body failed: ${describeHttpError(err, cfg.url)}`,
+        { cause: err },
       );
     }
     // A pathological operator regex could still be slow; the 64 KiB bound caps how slow.
-    if (!bodyRe.test(body.text)) {
+    if (!bodyRe.test(body.body)) {
       const scope = body.truncated ? `the first ${MAX_HTTP_BODY_BYTES} bytes of the body` : 'the body';
       throw new HealthUnhealthyError(
-        `${what}: answered ${res.status} but ${scope} did not match /${bodyRe.source}/: ${quote(body.text)}`,
+        `${what}: answered ${res.status} but ${scope} did not match /${bodyRe.source}/: ${quote(body.body)}`,
       );
     }
   };
 }
 
-/** Lets the connection go instead of downloading a body nobody reads. */
-function discardBody(res: Response): void {
-  try {
-    res.body?.cancel().catch(() => {});
-  } catch {
-    // A body already locked or errored is nothing to clean up.
-  }
-}
-
-/**
- * Reads at most `max` bytes, then cancels the stream, so a server sending gigabytes costs us
- * `max`. Decoded as UTF-8 whatever the content-type says: invalid bytes become U+FFFD rather
- * than an exception, and a regex over a status page needs nothing finer.
- */
-async function readBounded(
-  body: ReadableStream<Uint8Array> | null,
-  max: number,
-): Promise<{ text: string; truncated: boolean }> {
-  if (body === null) return { text: '', truncated: false };
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  let truncated = false;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const room = max - total;
-      if (value.byteLength >= room) {
-        chunks.push(value.subarray(0, room));
-        total = max;
-        truncated = true;
-        break;
-      }
-      chunks.push(value);
-      total += value.byteLength;
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return { text: new TextDecoder('utf-8').decode(Buffer.concat(chunks, total)), truncated };
-}
-
-function tcpCheck(host: string, port: number): HealthCheck {
+function tcpCheck(host: string, port: number, clock: Clock): (signal: AbortSignal) => Promise<void> {
   const what = `tcp check ${formatHostPort(host, port)}`;
   return (signal) =>
     new Promise<void>((resolve, reject) => {
-      const started = performance.now();
+      const started = clock.now();
       if (signal.aborted) {
-        reject(timeoutError(what, signal, started));
+        reject(timeoutError(what, signal, started, clock));
         return;
       }
       const sock = net.connect({ host, port });
@@ -217,34 +207,51 @@ function tcpCheck(host: string, port: number): HealthCheck {
         if (err) reject(err);
         else resolve();
       };
-      const onAbort = () => done(timeoutError(what, signal, started));
+      const onAbort = () => done(timeoutError(what, signal, started, clock));
       signal.addEventListener('abort', onAbort, { once: true });
       sock.once('connect', () => done());
       sock.once('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ETIMEDOUT') {
           done(new HealthTimeoutError(`${what}: connect timed out (${err.message})`, { cause: err }));
         } else {
-          done(new HealthUnhealthyError(`${what}: connect failed: ${err.message}`, { cause: err }));
+          done(
+            new HealthUnhealthyError(`${what}: connect failed: ${describeNetworkError(err, host)}`, {
+              cause: err,
+            }),
+          );
         }
       });
     });
 }
 
-function commandCheck(command: Command, ctx: () => HookContext, timeoutMs: number): HealthCheck {
+function commandCheck(
+  command: Command,
+  ctx: () => HookContext,
+  timeoutMs: number,
+  clock: Clock,
+): (signal: AbortSignal) => Promise<void> {
   const what = `command check ${printable(command)}`;
   return async (signal) => {
-    const started = performance.now();
-    if (signal.aborted) throw timeoutError(what, signal, started);
+    const started = clock.now();
+    if (signal.aborted) throw timeoutError(what, signal, started, clock);
     const res = await runCommand(command, {
       env: hookEnv(ctx()),
       timeoutMs,
       maxOutputBytes: MAX_COMMAND_OUTPUT_BYTES,
       signal,
       what: 'health check',
+      clock,
     });
     const name = `command check ${res.command}`;
     if (res.timedOut || res.aborted || signal.aborted) {
       const limit = res.timedOut ? `${timeoutMs} ms` : 'the deadline';
+      if (res.abandoned) {
+        // A check stuck on a hung mount: say so, it is what the operator has to go and fix.
+        const state = res.procState !== undefined ? `, state ${res.procState}` : '';
+        throw new HealthTimeoutError(
+          `${name}: did not finish within ${limit} and did not die after SIGKILL (pid ${res.pid ?? '?'}${state}); it may still be running`,
+        );
+      }
       throw new HealthTimeoutError(
         `${name}: did not finish within ${limit} and was killed (ran ${Math.round(res.durationMs)} ms)`,
       );
@@ -262,15 +269,19 @@ function commandCheck(command: Command, ctx: () => HookContext, timeoutMs: numbe
   };
 }
 
-function agentCheck(agent: ServiceAgent, ctx: () => HookContext): HealthCheck {
-  const what = `agent check (${agent.kind})`;
+function agentCheck(
+  agent: ServiceAgent,
+  ctx: () => HookContext,
+  what: string,
+  clock: Clock,
+): (signal: AbortSignal) => Promise<void> {
   return async (signal) => {
-    const started = performance.now();
-    if (signal.aborted) throw timeoutError(what, signal, started);
+    const started = clock.now();
+    if (signal.aborted) throw timeoutError(what, signal, started, clock);
     try {
       await agent.check(ctx(), signal);
     } catch (err) {
-      if (signal.aborted) throw timeoutError(what, signal, started, err);
+      if (signal.aborted) throw timeoutError(what, signal, started, clock, err);
       const code = errorCode(err);
       // Setup errors pass through unchanged so the monitor can tell them from a bad answer.
       if (code === 'ECONFIG') throw err;
@@ -286,30 +297,21 @@ function timeoutError(
   what: string,
   signal: AbortSignal,
   started: number,
+  clock: Clock,
   cause?: unknown,
 ): HealthTimeoutError {
-  const elapsed = Math.round(performance.now() - started);
+  const elapsed = Math.round(clock.now() - started);
   const reason = signal.aborted && signal.reason !== undefined ? `: ${describeThrown(signal.reason)}` : '';
   return new HealthTimeoutError(`${what}: no answer after ${elapsed} ms, aborted${reason}`, {
     cause: cause ?? signal.reason,
   });
 }
 
-/** fetch wraps socket errors as TypeError("fetch failed") with the real error in `cause`. */
-function classifyNetworkError(what: string, err: unknown): Error {
-  const cause = describeCause(err);
-  const code = errorCode((err as { cause?: unknown } | null)?.cause) ?? errorCode(err);
-  if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return new HealthTimeoutError(`${what}: ${cause}`, { cause: err });
-  }
+/** No answer at all: a timeout when the kernel gave up connecting, unhealthy otherwise. */
+function classifyRequestError(what: string, url: string, err: unknown): Error {
+  const cause = describeHttpError(err, url);
+  if (errorCode(err) === 'ETIMEDOUT') return new HealthTimeoutError(`${what}: ${cause}`, { cause: err });
   return new HealthUnhealthyError(`${what}: request failed: ${cause}`, { cause: err });
-}
-
-function describeCause(err: unknown): string {
-  const outer = describeThrown(err);
-  const inner = (err as { cause?: unknown } | null)?.cause;
-  if (inner === undefined || inner === null) return outer;
-  return `${outer} (${describeThrown(inner)})`;
 }
 
 function formatHostPort(host: string, port: number): string {

@@ -32,8 +32,8 @@ export type FailureKind = 'unhealthy' | 'timeout' | 'fatal';
 /**
  * Codes that mean "the check can never work as set up", so retrying is pointless and the
  * monitor goes MONITOR_FAILED. Kept deliberately narrow: an unknown error (e.g. a raw
- * TypeError, which is also what fetch throws for network trouble) counts as unhealthy, so that
- * a transient problem can never take a node out of the election until restart.
+ * TypeError from a check with a bug, or a network error it did not wrap) counts as unhealthy,
+ * so that a transient problem can never take a node out of the election until restart.
  */
 const FATAL_CODES = new Set(['ECONFIG']);
 

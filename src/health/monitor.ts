@@ -88,7 +88,10 @@ export interface HealthMonitorOptions {
   rise: number;
   clock: Clock;
   logger: Logger;
-  /** Names the check in timeout messages and logs. @default "health check" */
+  /**
+   * Names the check in timeout messages and logs. @default the check's `description` (what it
+   * checks: URL, host:port, command), else "health check"
+   */
   name?: string;
 }
 
@@ -137,7 +140,7 @@ export class HealthMonitor {
     this.rise = opts.rise;
     this.clock = opts.clock;
     this.logger = opts.logger;
-    this.name = opts.name ?? 'health check';
+    this.name = opts.name ?? opts.check.description ?? 'health check';
   }
 
   get state(): HealthState {

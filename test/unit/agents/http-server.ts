@@ -20,7 +20,26 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(): Promise<TestServer> {
+/**
+ * Ports fetch() refuses ("bad port", the browser blocklist) that a service may well use: X11,
+ * NFS, SIP, Amanda. The first free one is taken, so another process on one of them does not
+ * fail the test.
+ */
+export const FETCH_BLOCKED_PORTS = [6000, 2049, 5060, 10080, 6665, 6666, 6667, 6668, 6669, 6697, 4190];
+
+export async function startServerOnBlockedPort(): Promise<TestServer> {
+  const busy: string[] = [];
+  for (const port of FETCH_BLOCKED_PORTS) {
+    try {
+      return await startServer(port);
+    } catch (err) {
+      busy.push(`${port} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+  throw new Error(`no port of fetch's blocklist is free on 127.0.0.1: ${busy.join(', ')}`);
+}
+
+export async function startServer(port = 0): Promise<TestServer> {
   const routes = new Map<string, Handler>();
   const received: Received[] = [];
   const server: Server = createServer((req, res) => {
@@ -39,11 +58,17 @@ export async function startServer(): Promise<TestServer> {
       else res.writeHead(404).end('no such route');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
     received,
     route: (key, handler) => routes.set(key, handler),
     close: () =>

@@ -1,13 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAgent } from '../../../agents/index.js';
 import { ShellAgent } from '../../../agents/shell.js';
 import type { ShellServiceConfig } from '../../../src/config/types.js';
 import { ConfigError, HookFailedError, HookTimeoutError } from '../../../src/errors.js';
 import { createLogger, silentLogger, type LogFields } from '../../../src/log.js';
 import type { HookContext, ServiceAgent } from '../../../src/service/agent.js';
+import { FrozenFs } from '../../fixtures/hooks/frozen-fs.js';
 import { hook, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
 import { waitFor } from '../../../harness/wait.js';
 
@@ -74,12 +75,65 @@ describe('ShellAgent transitions', () => {
     );
   });
 
+  it("an abort (the lease watchdog's) ends a toActive hook that ignores SIGTERM at once", async () => {
+    const ready = join(tmp, 'to-active-ready');
+    const ac = new AbortController();
+    const a = agent({ toActive: [hook('ignore-term.sh'), ready], hookTimeoutMs: 30_000 });
+    const started = performance.now();
+    const pending = a.toActive(ctx, ac.signal).catch((e: unknown) => e);
+    await waitFor('the hook to ignore SIGTERM', () => existsSync(ready));
+    ac.abort();
+    const err = await pending;
+    expect(err).toBeInstanceOf(HookFailedError);
+    expect((err as Error).message).toMatch(
+      /^toActive hook `.*` was aborted after \d+ ms and killed \(SIGKILL\)/,
+    );
+    // No kill grace between the abort and the caller getting control back for toStandby.
+    expect(performance.now() - started).toBeLessThan(1500);
+  });
+
   it('toStandbyTimeoutMs is hookTimeoutMs', () => {
     expect(agent({ hookTimeoutMs: 5000 }).toStandbyTimeoutMs).toBe(5000);
   });
 
   it('has no graceful fencing', () => {
     expect((agent() as ServiceAgent).fenceGraceful).toBeUndefined();
+  });
+});
+
+describe('ShellAgent with a hook that SIGKILL cannot end (write to a frozen filesystem)', () => {
+  let frozen: FrozenFs;
+  beforeAll(() => {
+    frozen = FrozenFs.create();
+  });
+  // Also after a run that never came back, where the test's own finally never runs.
+  afterEach(() => frozen?.thaw());
+  afterAll(async () => {
+    await frozen?.destroy();
+  });
+
+  it('a toStandby hook that SIGKILL cannot end: rejects and says so, logging pid and state', async () => {
+    const a = agent({ toStandby: [hook('write-to.sh'), join(frozen.dir, 'f')], hookTimeoutMs: 200 });
+    frozen.freeze();
+    let err: unknown;
+    try {
+      err = await a.toStandby({ ...ctx, role: 'standby' }, never).catch((e: unknown) => e);
+    } finally {
+      frozen.thaw();
+    }
+    expect(err).toBeInstanceOf(HookTimeoutError);
+    expect((err as Error).message).toMatch(
+      /^toStandby hook `.*` timed out after 200 ms and did not die after SIGKILL \(pid \d+, state D \(disk sleep\)\)/,
+    );
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'toStandby hook failed',
+        abandoned: true,
+        pid: expect.any(Number) as unknown,
+        procState: 'D (disk sleep)',
+      }),
+    );
   });
 });
 

@@ -5,28 +5,17 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HookFailedError, HookTimeoutError } from '../../../src/errors.js';
-import { assertSucceeded, fenceEnv, hookEnv, printable, runCommand } from '../../../src/exec/run.js';
-import type { FenceTarget, HookContext } from '../../../src/service/agent.js';
-import { hook, isGone, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
+import {
+  assertSucceeded,
+  printable,
+  runCommand,
+  type CommandResult,
+  type RunOptions,
+} from '../../../src/exec/run.js';
+import { FakeClock } from '../../support/fake-clock.js';
+import { FrozenFs } from '../../fixtures/hooks/frozen-fs.js';
+import { hook, isGone, procState, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
 import { waitFor } from '../../../harness/wait.js';
-
-const ctx: HookContext = {
-  cluster: 'ns1',
-  nodeId: 'nn2',
-  role: 'active',
-  epoch: 18446744073709551615n,
-  reason: "lock acquired; it's ours",
-};
-const target: FenceTarget = {
-  id: 'nn1',
-  host: 'nn1.example.com',
-  port: 8020,
-  address: 'nn1.example.com:8020',
-  epoch: 4294967296n,
-};
-
-/** The test harness exports HAFC_TEST_* to its children; those are not the hook's variables. */
-const envLines = (text: string) => text.split('\n').filter((l) => l !== '' && !l.startsWith('HAFC_TEST_'));
 
 let tmp: string;
 beforeAll(() => {
@@ -131,69 +120,6 @@ describe('runCommand: spawn failures resolve as failed results', () => {
   });
 });
 
-describe('runCommand: environment', () => {
-  afterEach(() => {
-    delete process.env.HAFC_INHERITED_PROBE;
-  });
-
-  it('is process.env plus the hook variables, with epoch as a decimal string', async () => {
-    process.env.HAFC_INHERITED_PROBE = 'from-parent';
-    const r = await runCommand('env | grep -E "^(HAFC_|target_)" | grep -v "^HAFC_TEST_" | sort', {
-      timeoutMs: 5000,
-      env: hookEnv(ctx),
-    });
-    expect(r.stdout.split('\n').filter(Boolean)).toEqual([
-      'HAFC_CLUSTER=ns1',
-      'HAFC_EPOCH=18446744073709551615',
-      'HAFC_INHERITED_PROBE=from-parent',
-      'HAFC_NODE_ID=nn2',
-      "HAFC_REASON=lock acquired; it's ours",
-      'HAFC_ROLE=active',
-    ]);
-  });
-
-  it('opts.env overrides process.env', async () => {
-    process.env.HAFC_INHERITED_PROBE = 'from-parent';
-    const r = await runCommand('echo "$HAFC_INHERITED_PROBE"', {
-      timeoutMs: 5000,
-      env: { HAFC_INHERITED_PROBE: 'override' },
-    });
-    expect(r.stdout).toBe('override\n');
-  });
-
-  it('fenceEnv adds the target under our names and ZKFC names', async () => {
-    const out = join(tmp, 'fence-env');
-    const r = await runCommand([hook('record-env.sh'), out], { timeoutMs: 5000, env: fenceEnv(ctx, target) });
-    expect(r.exitCode).toBe(0);
-    expect(envLines(readFileSync(out, 'utf8'))).toEqual([
-      'HAFC_CLUSTER=ns1',
-      'HAFC_EPOCH=18446744073709551615',
-      'HAFC_NODE_ID=nn2',
-      "HAFC_REASON=lock acquired; it's ours",
-      'HAFC_ROLE=active',
-      'HAFC_TARGET_ADDRESS=nn1.example.com:8020',
-      'HAFC_TARGET_EPOCH=4294967296',
-      'HAFC_TARGET_HOST=nn1.example.com',
-      'HAFC_TARGET_ID=nn1',
-      'HAFC_TARGET_PORT=8020',
-      'target_address=nn1.example.com:8020',
-      'target_host=nn1.example.com',
-      'target_port=8020',
-    ]);
-  });
-
-  it('hostile values from ZooKeeper stay data: a string command sees them only as variables', async () => {
-    const evil: FenceTarget = { ...target, host: '$(touch /tmp/hafc-pwned); `id`', id: "x'; exit 9; '" };
-    const r = await runCommand('printf "%s|%s\\n" "$target_host" "$HAFC_TARGET_ID"', {
-      timeoutMs: 5000,
-      env: fenceEnv(ctx, evil),
-    });
-    expect(r.exitCode).toBe(0);
-    expect(r.stdout).toBe("$(touch /tmp/hafc-pwned); `id`|x'; exit 9; '\n");
-    expect(existsSync('/tmp/hafc-pwned')).toBe(false);
-  });
-});
-
 describe('runCommand: timeouts kill the whole process group', () => {
   it('SIGTERM, then SIGKILL after the grace, reaches a grandchild that ignores SIGTERM', async () => {
     const pidFile = join(tmp, 'pids-timeout');
@@ -246,13 +172,14 @@ describe('runCommand: timeouts kill the whole process group', () => {
   });
 });
 
-describe('runCommand: abort', () => {
-  it('kills the group when the signal aborts', async () => {
+describe('runCommand: abort kills at once', () => {
+  it('SIGKILLs the whole group without SIGTERM or grace, grandchild included', async () => {
     const pidFile = join(tmp, 'pids-abort');
     const ac = new AbortController();
     const p = runCommand([hook('hang-with-grandchild.sh'), pidFile], {
       timeoutMs: 30_000,
-      killGraceMs: 300,
+      // Were the grace waited for, the run would take 10 s.
+      killGraceMs: 10_000,
       signal: ac.signal,
       what: 'toStandby hook',
     });
@@ -261,11 +188,39 @@ describe('runCommand: abort', () => {
     const r = await p;
     expect(r.aborted).toBe(true);
     expect(r.timedOut).toBe(false);
-    expect(r.killSignals).toEqual(['SIGTERM', 'SIGKILL']);
-    expect(r.durationMs).toBeLessThan(5000);
+    expect(r.abandoned).toBe(false);
+    expect(r.killSignals).toEqual(['SIGKILL']);
+    expect(r.signal).toBe('SIGKILL');
+    expect(r.durationMs).toBeLessThan(1000);
     const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
     await waitFor('hook and grandchild gone', () => pids.every(isGone), { timeoutMs: 2000 });
-    expect(() => assertSucceeded(r)).toThrow(/^toStandby hook `.*` was aborted after \d+ ms; no output$/);
+    expect(() => assertSucceeded(r)).toThrow(HookFailedError);
+    expect(() => assertSucceeded(r)).toThrow(
+      /^toStandby hook `.*` was aborted after \d+ ms and killed \(SIGKILL\); no output$/,
+    );
+  });
+
+  it('an abort during the SIGTERM grace of a timeout escalates to SIGKILL at once', async () => {
+    // A fake clock makes "during the grace" exact: the timeout fires only when we advance it.
+    const clock = new FakeClock();
+    const ready = join(tmp, 'ignore-term-ready');
+    const ac = new AbortController();
+    const p = runCommand([hook('ignore-term.sh'), ready], {
+      timeoutMs: 1000,
+      killGraceMs: 60_000,
+      signal: ac.signal,
+      clock,
+    });
+    await waitFor('the hook to ignore SIGTERM', () => existsSync(ready));
+    await clock.advance(1000); // timeout: SIGTERM, which the hook ignores
+    await clock.advance(500);
+    ac.abort();
+    const r = await p;
+    expect(r).toMatchObject({ timedOut: true, aborted: true, abandoned: false, signal: 'SIGKILL' });
+    expect(r.killSignals).toEqual(['SIGTERM', 'SIGKILL']);
+    // Measured on the clock it was given, not on the wall.
+    expect(r.durationMs).toBe(1500);
+    expect(strayFixtureProcesses()).toEqual([]);
   });
 
   it('does not start anything when the signal is already aborted', async () => {
@@ -276,6 +231,106 @@ describe('runCommand: abort', () => {
     });
     expect(r.aborted).toBe(true);
     expect(existsSync(pidFile)).toBe(false);
+  });
+});
+
+describe('runCommand: time comes from the Clock', () => {
+  it('the timeout fires when the given clock says so, and durations are on that clock', async () => {
+    const clock = new FakeClock();
+    const realStart = performance.now();
+    let settled = false;
+    const p = runCommand([hook('sleep-forever.sh')], { timeoutMs: 30_000, clock }).finally(() => {
+      settled = true;
+    });
+    await waitFor('the hook to start', () => strayFixtureProcesses().length > 0);
+    await clock.advance(29_999);
+    expect(settled).toBe(false);
+    await clock.advance(1);
+    const r = await p;
+    expect(r).toMatchObject({ timedOut: true, killSignals: ['SIGTERM'], durationMs: 30_000 });
+    // Thirty fake seconds, a fraction of a real one: no real timer decided anything.
+    expect(performance.now() - realStart).toBeLessThan(5000);
+  });
+});
+
+/**
+ * A hook in uninterruptible sleep survives SIGKILL. A REAL one: a write to a frozen filesystem.
+ * The runner must give up on it within its bound and say so, not wait for an exit that may
+ * never come.
+ */
+// A runner that waits for the exit would hang here: fail in seconds, and afterAll still thaws.
+describe('runCommand: a hook that SIGKILL cannot end', { timeout: 10_000 }, () => {
+  let frozen: FrozenFs;
+  beforeAll(() => {
+    frozen = FrozenFs.create();
+  });
+  // Normally thawed by runFrozen already; this one covers a run that never came back.
+  afterEach(() => frozen?.thaw());
+  afterAll(async () => {
+    await frozen?.destroy();
+  });
+
+  /** Runs `write-to.sh` on the frozen filesystem; thaws in all cases, then waits for it to die. */
+  async function runFrozen(opts: Omit<RunOptions, 'timeoutMs'> & { timeoutMs?: number }) {
+    const file = join(frozen.dir, 'blocked');
+    frozen.freeze();
+    let r: CommandResult | undefined;
+    try {
+      r = await runCommand([hook('write-to.sh'), file], { timeoutMs: 30_000, ...opts });
+      // Checked before the thaw: the runner's claim that the process is still there is true.
+      expect(r.pid).toBeGreaterThan(0);
+      expect(isGone(r.pid!)).toBe(false);
+      return { r, cmd: `${hook('write-to.sh')} ${file}` };
+    } finally {
+      frozen.thaw();
+      const pid = r?.pid;
+      if (pid !== undefined) {
+        await waitFor(`the abandoned hook (pid ${pid}) to die once thawed`, () => isGone(pid), {
+          timeoutMs: 5000,
+        });
+      }
+    }
+  }
+
+  it('after a timeout: SIGTERM, SIGKILL, then gives up after the abandon grace and says why', async () => {
+    const { r, cmd } = await runFrozen({
+      timeoutMs: 300,
+      killGraceMs: 300,
+      abandonGraceMs: 500,
+      what: 'toActive hook',
+    });
+    expect(r).toMatchObject({
+      timedOut: true,
+      aborted: false,
+      abandoned: true,
+      exitCode: null,
+      signal: null,
+      killSignals: ['SIGTERM', 'SIGKILL'],
+    });
+    expect(r.procState).toMatch(/^D /);
+    // 300 + 300 + 500 and not much more: the bound holds.
+    expect(r.durationMs).toBeGreaterThanOrEqual(1080);
+    expect(r.durationMs).toBeLessThan(2500);
+    expect(() => assertSucceeded(r)).toThrow(HookTimeoutError);
+    expect(() => assertSucceeded(r)).toThrow(
+      `toActive hook \`${cmd}\` timed out after 300 ms and did not die after SIGKILL (pid ${r.pid}, state ${r.procState}); stopped waiting for it after ${r.durationMs} ms, it may still be running; no output`,
+    );
+  });
+
+  it('after an abort: SIGKILL at once, gives up after the abandon grace alone', async () => {
+    const ac = new AbortController();
+    const pending = runFrozen({ signal: ac.signal, killGraceMs: 10_000, abandonGraceMs: 500 });
+    await waitFor('the hook to block on the frozen filesystem', () =>
+      strayFixtureProcesses().some((pid) => procState(pid) === 'D'),
+    );
+    ac.abort();
+    const { r } = await pending;
+    expect(r).toMatchObject({ timedOut: false, aborted: true, abandoned: true, killSignals: ['SIGKILL'] });
+    expect(r.procState).toMatch(/^D /);
+    expect(() => assertSucceeded(r)).toThrow(HookFailedError);
+    expect(() => assertSucceeded(r)).toThrow(
+      /^command `.*` was aborted and did not die after SIGKILL \(pid \d+, state D \(disk sleep\)\); stopped waiting for it after \d+ ms, it may still be running; no output$/,
+    );
   });
 });
 

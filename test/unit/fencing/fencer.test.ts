@@ -5,7 +5,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { HttpAgent } from '../../../agents/http.js';
 import { ShellAgent } from '../../../agents/shell.js';
 import type { FenceMethodConfig } from '../../../src/config/types.js';
-import { Fencer } from '../../../src/fencing/fencer.js';
+import { terminationBoundMs } from '../../../src/exec/run.js';
+import { Fencer, attemptBoundMs, type FenceOutcome } from '../../../src/fencing/fencer.js';
+import { FakeClock } from '../../support/fake-clock.js';
+import { FrozenFs } from '../../fixtures/hooks/frozen-fs.js';
 import { createLogger, silentLogger, type LogFields } from '../../../src/log.js';
 import type { FenceTarget, HookContext, ServiceAgent } from '../../../src/service/agent.js';
 import { hook, isGone, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
@@ -294,6 +297,65 @@ describe('Fencer', () => {
     expect(ran()).toEqual([]);
   });
 
+  it('an outer abort SIGKILLs a fencing script at once, even one that ignores SIGTERM', async () => {
+    const ready = join(tmp, 'ready');
+    const ac = new AbortController();
+    const fencer = new Fencer(
+      [{ kind: 'shell', command: [hook('ignore-term.sh'), ready] }],
+      10_000,
+      shellAgent,
+      silentLogger,
+    );
+    const pending = fencer.fence(target, ctx, ac.signal);
+    await waitFor('the fencing script to ignore SIGTERM', () => existsSync(ready));
+    ac.abort();
+    const out = await pending;
+    expect(out.ok).toBe(false);
+    expect(out.attempts[0]!.error).toMatch(
+      /^aborted: shell fencing command .* was aborted after \d+ ms and killed \(SIGKILL\)/,
+    );
+    // No 2 s SIGTERM grace before the SIGKILL.
+    expect(out.attempts[0]!.durationMs).toBeLessThan(1000);
+  });
+
+  it('a host that does not resolve: the http method says "cannot resolve host"', async () => {
+    const url = 'http://hafc-no-such-host.invalid/stonith';
+    const out = await new Fencer(
+      [{ kind: 'http', url, method: 'POST', expectStatus: [200] }],
+      5000,
+      shellAgent,
+      silentLogger,
+    ).fence(target, ctx);
+    expect(out.ok).toBe(false);
+    expect(out.attempts[0]!.error).toMatch(
+      /^http fencing request POST http:\/\/hafc-no-such-host\.invalid\/stonith failed after \d+ ms: cannot resolve host hafc-no-such-host\.invalid \((ENOTFOUND|EAI_AGAIN)\)$/,
+    );
+  });
+
+  it('runs its deadlines on the given clock', async () => {
+    const clock = new FakeClock();
+    const fencer = new Fencer(
+      [{ kind: 'graceful' }],
+      400,
+      fakeAgent(() => new Promise<void>(() => {})),
+      silentLogger,
+      clock,
+    );
+    const realStart = performance.now();
+    const pending = fencer.fence(target, ctx);
+    await clock.advance(attemptBoundMs('graceful', 400));
+    const out = await pending;
+    expect(out.attempts).toEqual([
+      {
+        method: 'graceful',
+        ok: false,
+        durationMs: attemptBoundMs('graceful', 400),
+        error: 'fencing method graceful did not finish within 400 ms and was abandoned',
+      },
+    ]);
+    expect(performance.now() - realStart).toBeLessThan(5000);
+  });
+
   it('with no methods configured, does not fence', async () => {
     expect(await new Fencer([], 1000, shellAgent, silentLogger).fence(target, ctx)).toEqual({
       ok: false,
@@ -305,6 +367,43 @@ describe('Fencer', () => {
     expect(() => new Fencer([], 0, shellAgent, silentLogger)).toThrow(
       'Fencer: timeoutMs must be a positive number, got 0',
     );
+  });
+});
+
+describe('Fencer with a fencing script that SIGKILL cannot end (write to a frozen filesystem)', () => {
+  let frozen: FrozenFs;
+  beforeAll(() => {
+    frozen = FrozenFs.create();
+  });
+  afterEach(() => frozen?.thaw());
+  afterAll(async () => {
+    await frozen?.destroy();
+  });
+
+  it("the runner's report arrives within the attempt's bound, and the next method runs", async () => {
+    const fencer = new Fencer(
+      [{ kind: 'shell', command: [hook('write-to.sh'), join(frozen.dir, 'f')] }, shellMethod('next', 0)],
+      300,
+      shellAgent,
+      silentLogger,
+    );
+    frozen.freeze();
+    let out: FenceOutcome;
+    try {
+      out = await fencer.fence(target, ctx);
+    } finally {
+      frozen.thaw();
+    }
+    expect(out).toMatchObject({ ok: true, method: 'shell' });
+    const stuck = out.attempts[0]!;
+    // The runner's own words (not the fencer's "abandoned" backstop): its hard deadline leaves room
+    // for the kill grace and the abandon grace.
+    expect(stuck.error).toMatch(
+      /^shell fencing command `.*write-to\.sh .*` timed out after \d+ ms and did not die after SIGKILL \(pid \d+, state D \(disk sleep\)\); stopped waiting for it after \d+ ms, it may still be running; no output$/,
+    );
+    expect(stuck.durationMs).toBeGreaterThanOrEqual(300 + terminationBoundMs() - 20);
+    expect(stuck.durationMs).toBeLessThan(attemptBoundMs('shell', 300));
+    expect(ran()).toEqual(['next']);
   });
 });
 

@@ -4,6 +4,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/clock.js';
@@ -19,6 +20,11 @@ import {
 } from '../../../src/health/checks.js';
 import { HealthMonitor, type HealthState } from '../../../src/health/monitor.js';
 import { waitFor } from '../../../harness/wait.js';
+import { HttpAgent } from '../../../agents/http.js';
+import { ShellAgent } from '../../../agents/shell.js';
+import { FakeClock } from '../../support/fake-clock.js';
+import { FrozenFs } from '../../fixtures/hooks/frozen-fs.js';
+import { startServer, startServerOnBlockedPort, text } from '../agents/http-server.js';
 
 const ctx = (): HookContext => ({
   cluster: 'c1',
@@ -59,6 +65,9 @@ function abortAfter(ms: number): AbortSignal {
 }
 
 const TEN_MB = 10 * 1024 * 1024;
+
+/** The .invalid TLD never resolves (RFC 6761); the resolver says so at once. */
+const UNRESOLVABLE = 'hafc-no-such-host.invalid';
 
 describe('http check', () => {
   let server: http.Server;
@@ -214,8 +223,9 @@ describe('http check', () => {
     const port = await closedPort();
     const err = await outcome(make({ kind: 'http', url: `http://127.0.0.1:${port}/`, expectStatus: [200] }));
     expect(err?.code).toBe('EHEALTH_UNHEALTHY');
-    expect(err?.message).toContain(`http check GET http://127.0.0.1:${port}/: request failed: fetch failed`);
-    expect(err?.message).toContain('ECONNREFUSED');
+    expect(err?.message).toBe(
+      `http check GET http://127.0.0.1:${port}/: request failed: connect ECONNREFUSED 127.0.0.1:${port}`,
+    );
   });
 
   it('is unhealthy when the server answers garbage instead of HTTP', async () => {
@@ -225,10 +235,43 @@ describe('http check', () => {
         make({ kind: 'http', url: `http://127.0.0.1:${raw.port}/`, expectStatus: [200] }),
       );
       expect(err?.code).toBe('EHEALTH_UNHEALTHY');
-      expect(err?.message).toMatch(/request failed: fetch failed/);
+      expect(err?.message).toMatch(
+        new RegExp(
+          `^http check GET http://127\\.0\\.0\\.1:${raw.port}/: request failed: the answer is not valid HTTP \\(Parse Error: `,
+        ),
+      );
     } finally {
       await raw.close();
     }
+  });
+
+  it('works on a port fetch() refuses (the browser blocklist: 6000, 2049, 5060, 10080, ...)', async () => {
+    const blocked = await startServerOnBlockedPort();
+    try {
+      blocked.route('GET /health', text(200, 'status: OK'));
+      const url = `${blocked.url}/health`;
+      // The premise: fetch would fail this check forever.
+      const refused = (await fetch(url).catch((e: unknown) => e)) as Error & { cause?: Error };
+      expect(refused.cause?.message).toBe('bad port');
+      expect(await outcome(make({ kind: 'http', url, expectStatus: [200] }))).toBeUndefined();
+      expect(
+        await outcome(make({ kind: 'http', url, expectStatus: [200], expectBodyMatches: 'OK$' })),
+      ).toBeUndefined();
+      expect(blocked.received.map((r) => `${r.method} ${r.url}`)).toEqual(['GET /health', 'GET /health']);
+    } finally {
+      await blocked.close();
+    }
+  });
+
+  it('a host that does not resolve is unhealthy, worded like any unreachable server', async () => {
+    const url = `http://${UNRESOLVABLE}:8080/health`;
+    const err = await outcome(make({ kind: 'http', url, expectStatus: [200] }));
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    expect(err?.message).toMatch(
+      new RegExp(
+        `^http check GET ${url}: request failed: cannot resolve host ${UNRESOLVABLE} \\((ENOTFOUND|EAI_AGAIN)\\)$`,
+      ),
+    );
   });
 
   it('refuses a bad URL or regex at creation, naming the key and the value', () => {
@@ -265,6 +308,16 @@ describe('tcp check', () => {
     expect(err?.code).toBe('EHEALTH_UNHEALTHY');
     expect(err?.message).toBe(
       `tcp check 127.0.0.1:${port}: connect failed: connect ECONNREFUSED 127.0.0.1:${port}`,
+    );
+  });
+
+  it('a host that does not resolve: "cannot resolve host", not getaddrinfo jargon', async () => {
+    const err = await outcome(make({ kind: 'tcp', host: UNRESOLVABLE, port: 2181 }));
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    expect(err?.message).toMatch(
+      new RegExp(
+        `^tcp check ${UNRESOLVABLE}:2181: connect failed: cannot resolve host ${UNRESOLVABLE} \\((ENOTFOUND|EAI_AGAIN)\\)$`,
+      ),
     );
   });
 
@@ -319,10 +372,60 @@ describe('command check', () => {
     expect(performance.now() - started).toBeLessThan(5000);
   });
 
+  it("runs the command's timeout on the given clock", async () => {
+    const clock = new FakeClock();
+    const check = createCheck({ kind: 'command', command: ['sleep', '60'] }, fakeAgent(), ctx, {
+      timeoutMs: 30_000,
+      clock,
+    });
+    const realStart = performance.now();
+    // The runner arms its timeout before check() returns, so advancing now is not too early.
+    const pending = outcome(check, new AbortController().signal);
+    await clock.advance(30_000);
+    const err = await pending;
+    expect(err?.code).toBe('EHEALTH_TIMEOUT');
+    expect(err?.message).toBe(
+      'command check sleep 60: did not finish within 30000 ms and was killed (ran 30000 ms)',
+    );
+    // Thirty fake seconds took a fraction of a real one.
+    expect(performance.now() - realStart).toBeLessThan(5000);
+  });
+
   it('is unhealthy (not fatal) when the command cannot be started', async () => {
     const err = await outcome(make({ kind: 'command', command: ['/nonexistent/hafc-check'] }));
     expect(err?.code).toBe('EHEALTH_UNHEALTHY');
     expect(err?.message).toMatch(/^command check \/nonexistent\/hafc-check: could not be started: ENOENT/);
+  });
+});
+
+describe('command check stuck where SIGKILL cannot reach it (a write to a frozen filesystem)', () => {
+  let frozen: FrozenFs;
+  beforeAll(() => {
+    frozen = FrozenFs.create();
+  });
+  // Also after a run that never came back, where the test's own finally never runs.
+  afterEach(() => frozen?.thaw());
+  afterAll(async () => {
+    await frozen?.destroy();
+  });
+
+  it('says so, names the command, and does not hang', async () => {
+    const file = join(frozen.dir, 'probe');
+    frozen.freeze();
+    try {
+      const started = performance.now();
+      const err = await outcome(make({ kind: 'command', command: ['touch', file] }), abortAfter(300));
+      expect(err?.code).toBe('EHEALTH_TIMEOUT');
+      expect(err?.message).toMatch(
+        new RegExp(
+          `^command check touch ${file}: did not finish within the deadline and did not die after SIGKILL \\(pid \\d+, state D \\(disk sleep\\)\\); it may still be running$`,
+        ),
+      );
+      // 300 ms to the abort, then the runner's 1 s abandon grace.
+      expect(performance.now() - started).toBeLessThan(3000);
+    } finally {
+      frozen.thaw();
+    }
   });
 });
 
@@ -437,13 +540,86 @@ describe('HealthMonitor with real checks (system clock)', () => {
       const port = (hanging.address() as AddressInfo).port;
       const { m } = monitor(make({ kind: 'http', url: `http://127.0.0.1:${port}/`, expectStatus: [200] }));
       await waitFor('NOT_RESPONDING', () => m.state === 'NOT_RESPONDING');
-      expect(m.lastResult?.error?.message).toBe('health check did not answer within 200 ms');
+      // Names what hung, not just "health check".
+      expect(m.lastResult?.error?.message).toBe(
+        `http check GET http://127.0.0.1:${port}/ did not answer within 200 ms`,
+      );
       const started = performance.now();
       await m.stop();
       expect(performance.now() - started).toBeLessThan(500);
     } finally {
       hanging.closeAllConnections();
       await new Promise<void>((resolve) => hanging.close(() => resolve()));
+    }
+  });
+});
+
+describe('what a check is called in the messages the monitor writes', () => {
+  it('names the URL, host:port, command or agent target', () => {
+    const d = (cfg: HealthCheckConfig, agent?: ServiceAgent) => make(cfg, agent).description;
+    expect(d({ kind: 'http', url: 'http://h:6000/x', expectStatus: [200] })).toBe(
+      'http check GET http://h:6000/x',
+    );
+    expect(d({ kind: 'tcp', host: 'h', port: 2049 })).toBe('tcp check h:2049');
+    expect(d({ kind: 'command', command: ['/bin/check', 'a b'] })).toBe("command check /bin/check 'a b'");
+    const httpAgent = new HttpAgent(
+      {
+        agent: 'http',
+        url: 'http://10.0.0.1:8080/',
+        rolePath: '/role',
+        statePath: '/state',
+        healthPath: '/health',
+        requestTimeoutMs: 1000,
+      },
+      silentLogger,
+    );
+    expect(d({ kind: 'agent' }, httpAgent)).toBe('agent check (http: GET http://10.0.0.1:8080/health)');
+    const shellAgent = new ShellAgent(
+      {
+        agent: 'shell',
+        toActive: 'true',
+        toStandby: 'true',
+        check: ['/bin/nn-check', '-q'],
+        hookTimeoutMs: 1000,
+      },
+      silentLogger,
+    );
+    expect(d({ kind: 'agent' }, shellAgent)).toBe('agent check (shell: /bin/nn-check -q)');
+    expect(d({ kind: 'agent' }, fakeAgent())).toBe('agent check (fake)');
+  });
+
+  it('a hanging agent check: the monitor timeout names the URL the agent asked', async () => {
+    const hanging = await startServer();
+    hanging.route('GET /health', () => {}); // never answers
+    const agent = new HttpAgent(
+      {
+        agent: 'http',
+        url: hanging.url,
+        rolePath: '/role',
+        statePath: '/state',
+        healthPath: '/health',
+        requestTimeoutMs: 5000,
+      },
+      silentLogger,
+    );
+    const m = new HealthMonitor({
+      check: make({ kind: 'agent' }, agent),
+      intervalMs: 50,
+      timeoutMs: 200,
+      fall: 1,
+      rise: 1,
+      clock: systemClock,
+      logger: silentLogger,
+    });
+    m.start();
+    try {
+      await waitFor('NOT_RESPONDING', () => m.state === 'NOT_RESPONDING');
+      expect(m.lastResult?.error?.message).toBe(
+        `agent check (http: GET ${hanging.url}/health) did not answer within 200 ms`,
+      );
+    } finally {
+      await m.stop();
+      await hanging.close();
     }
   });
 });
