@@ -30,6 +30,8 @@ export interface HaClusterOptions {
   noFailover?: string[];
   /** YAML lines for `fencing.methods` (each a list item), per node id. Default: graceful, then kill by pid file. */
   fencingMethods?: (id: string) => string[];
+  /** Run `hafc init` before the agents start. @default true */
+  init?: boolean;
   /** Runs after the services start and the cluster is initialised, before any agent starts. */
   beforeAgents?: (c: HaCluster) => Promise<void>;
   /**
@@ -83,7 +85,7 @@ export class HaCluster {
       fs.writeFileSync(configFile, c.configYaml(id, service.port, opts.priorities?.[i] ?? 0, connect));
       c.nodes.push({ id, service, agent: null, configFile, proxies });
     }
-    await c.hafc(['init', '-c', c.nodes[0]!.configFile]);
+    if (opts.init !== false) await c.hafc(['init', '-c', c.nodes[0]!.configFile]);
     await opts.beforeAgents?.(c);
     for (const node of c.nodes) c.startAgent(node.id);
     return c;

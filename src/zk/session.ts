@@ -37,7 +37,9 @@
  * (close inside a 'disconnected' handler is overridden by the library's reconnect); every request
  * has our own timeout; callbacks and watch events are dropped once the session is lost or closed.
  */
+import { lookup } from 'node:dns/promises';
 import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
 import type { EventEmitter } from 'node:events';
 
 import { systemClock, type Clock } from '../clock.js';
@@ -274,6 +276,7 @@ class Session implements ZkSession {
   private readonly relayOpt: number | undefined;
   private readonly leaseReserveMs: number;
   private readonly chroot: string | undefined;
+  private readonly servers: readonly { host: string; port: number }[];
   private readonly digestAuth: string[];
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -307,6 +310,7 @@ class Session implements ZkSession {
     const parsed = parseConnectString(opts.connect);
     this.connect = parsed.normalized;
     this.chroot = parsed.chroot;
+    this.servers = parsed.servers;
     this.requestedTimeoutMs = positiveMs(opts.sessionTimeoutMs, 'sessionTimeoutMs');
     this.requestTimeoutMs = positiveMs(opts.requestTimeoutMs, 'requestTimeoutMs');
     this.connectTimeoutMs =
@@ -394,12 +398,22 @@ class Session implements ZkSession {
         if (st === CM_CONNECTING) this.connectStartedAt = this.clock.now();
       });
 
+      // In parallel: a server name that does not resolve should be named as such, not read like
+      // any other unreachable server.
+      const unresolved: string[] = [];
+      for (const host of new Set(this.servers.map((sv) => sv.host))) {
+        if (isIP(host) !== 0) continue;
+        lookup(host).catch((err: NodeJS.ErrnoException) => {
+          unresolved.push(`${host} does not resolve (${err.code ?? errorMessage(err)})`);
+        });
+      }
       this.cancelConnect = this.clock.setTimer(this.connectTimeoutMs, () => {
         if (this.current !== 'connecting') return;
+        const dns = unresolved.length ? `; ${unresolved.join(', ')}` : '';
         this.failOpen(
           new ZkError(
             'CONNECT_TIMEOUT',
-            `could not connect to ZooKeeper at ${this.connect} within ${this.connectTimeoutMs} ms`,
+            `could not connect to ZooKeeper at ${this.connect} within ${this.connectTimeoutMs} ms${dns}`,
           ),
         );
       });

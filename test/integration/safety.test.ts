@@ -93,6 +93,40 @@ describe('safety with real agents', () => {
     });
   });
 
+  describe('messages an operator can act on', () => {
+    it('issue 7.14: an agent of a cluster not initialised says so once, and joins once hafc init ran', async () => {
+      const zk = await ZkEnsemble.start({ servers: 1 });
+      try {
+        cluster = await HaCluster.start({
+          ensemble: zk,
+          resource,
+          cluster: `noinit${++seq}`,
+          nodes: 1,
+          init: false,
+        });
+        const node = cluster.nodes[0]!;
+        await node.agent!.waitForLog(
+          'the not-initialised error',
+          (l) => l.msg.includes('is not initialised'),
+          15_000,
+        );
+        await new Promise((r) => setTimeout(r, 3000)); // what it logs while it waits
+        const noise = node.agent!.logs().filter((l) => l.level === 'error' || l.level === 'warn');
+        expect(noise.map((l) => l.msg)).toEqual([
+          `cluster ${cluster.cluster} is not initialised: its znode does not exist`,
+          'decision: not-initialised',
+        ]);
+        expect(String(noise[0]!.fix)).toContain('hafc init');
+        await cluster.hafc(['init', '-c', node.configFile]);
+        await node.agent!.waitForRole('active', 15_000);
+      } finally {
+        await cluster?.stop();
+        cluster = null;
+        await zk.stop();
+      }
+    });
+  });
+
   describe('on servers whose maxSessionTimeout clamps what agents ask for', () => {
     it('issue 6.5: a clamped session that still leaves a lease: timers follow the negotiated timeout, no flapping', async () => {
       const zk = await ZkEnsemble.start({ servers: 1, maxSessionTimeoutMs: 4000 });

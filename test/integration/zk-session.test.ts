@@ -267,6 +267,29 @@ describe('connecting', () => {
     // The rejected attempt must not linger: nothing reaches the server afterwards.
     await waitFor('the proxy to have no connections', () => proxy.connectionCount === 0, { timeoutMs: 3000 });
   });
+
+  it('names a server whose host name does not resolve, and a chroot that does not exist', async () => {
+    const dns = await rejection(
+      openSession({
+        connect: 'zk-nowhere.invalid:2181',
+        sessionTimeoutMs: 2000,
+        requestTimeoutMs: 1000,
+        connectTimeoutMs: 700,
+      }),
+    );
+    expect(dns.zkCode).toBe('CONNECT_TIMEOUT');
+    expect(dns.message).toMatch(/zk-nowhere\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\)/);
+    const chroot = await rejection(
+      openSession({
+        connect: `${ens.connectString()}/no-such-chroot`,
+        sessionTimeoutMs: 2000,
+        requestTimeoutMs: 1000,
+      }),
+    );
+    expect(chroot.zkCode).toBe('NO_CHROOT');
+    expect(chroot.message).toContain('the chroot /no-such-chroot of the ZooKeeper connect string');
+    expect(chroot.message).toContain('zkCli.sh create /no-such-chroot');
+  });
 });
 
 describe('failures', () => {
