@@ -621,6 +621,8 @@ export class Elector {
     }
 
     if (!this.electable) {
+      // Even out of the race: who held the lock matters if we join later and the breadcrumb is gone.
+      if (view.state === 'theirs') await this.noteHolder(store, view);
       if (this.state === 'ACTIVE' || this.holdingService) {
         await this.demote(`no longer electable: ${this.electableReason}`);
       }
