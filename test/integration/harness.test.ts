@@ -221,4 +221,52 @@ describe('TcpProxy on its own', () => {
     await proxy.close();
     await proxy.close();
   });
+
+  /** A target that records everything each connection sent it, until that connection ended. */
+  async function recordingTarget(): Promise<{ port: number; received: string[]; close(): Promise<void> }> {
+    const received: string[] = [];
+    const server = net.createServer((sock) => {
+      const chunks: Buffer[] = [];
+      sock.on('data', (c: Buffer) => chunks.push(c));
+      sock.on('end', () => received.push(Buffer.concat(chunks).toString('latin1')));
+      sock.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen({ port: 0, host: '127.0.0.1' }, () => r()));
+    return {
+      port: (server.address() as net.AddressInfo).port,
+      received,
+      close: () => new Promise<void>((r) => server.close(() => r())),
+    };
+  }
+
+  it('rewriteClientPreamble replaces the start of each connection, however it is split', async () => {
+    const target = await recordingTarget();
+    const seen: number[] = [];
+    const proxy = await TcpProxy.start(target.port, {
+      rewriteClientPreamble: (head) => {
+        seen.push(head.length);
+        return head.length < 6 ? null : Buffer.concat([Buffer.from('<new>'), head.subarray(6)]);
+      },
+    });
+    try {
+      // Split for sure: the next chunk goes only once the proxy has held the previous one.
+      const split = net.connect({ port: proxy.port, host: '127.0.0.1' });
+      split.on('error', () => {});
+      await new Promise<void>((r) => split.once('connect', () => r()));
+      split.write('HEA');
+      await waitFor('the proxy to hold the first 3 bytes', () => seen.includes(3), { timeoutMs: 5000 });
+      split.write('DER');
+      await waitFor('the proxy to see the whole header', () => seen.includes(6), { timeoutMs: 5000 });
+      split.end('body');
+      const whole = net.connect({ port: proxy.port, host: '127.0.0.1' }, () => whole.end('HEADERbody2'));
+      whole.on('error', () => {});
+      await waitFor('both connections to reach the target', () => target.received.length === 2, {
+        timeoutMs: 5000,
+      });
+      expect([...target.received].sort()).toEqual(['<new>body', '<new>body2']);
+    } finally {
+      await proxy.close();
+      await target.close();
+    }
+  });
 });
