@@ -4,18 +4,34 @@ import net from 'node:net';
  * One proxied connection. `dirty` records that bytes were dropped while blackholed: the two byte
  * streams no longer line up (a ZooKeeper frame may have lost its middle), so the pair cannot be
  * resumed honestly and is torn down when the blackhole lifts. `upstream` is null for a connection
- * accepted while blackholed: a silent link never reaches the server.
+ * accepted while blackholed: a silent link never reaches the server. `head` holds the client's
+ * first bytes while a preamble rewrite still needs more of them (null once it is done).
  */
 interface Pair {
   client: net.Socket;
   upstream: net.Socket | null;
   dirty: boolean;
+  head: Buffer | null;
 }
 
+export interface TcpProxyOptions {
+  /**
+   * Rewrites the start of what each client sends before it reaches the server. Called with every
+   * byte the client sent so far; returns null while it needs more, else the bytes to forward in
+   * their place (the rewritten preamble followed by whatever came after it). Called again for the
+   * same connection only while it returns null.
+   */
+  rewriteClientPreamble?: (head: Buffer) => Buffer | null;
+}
+
+/** Past this much unparsed preamble the rewrite is abandoned and the bytes pass as they are. */
+const MAX_PREAMBLE_BYTES = 64 * 1024;
+
 /**
- * A loopback TCP forwarder in front of one ZooKeeper server, so tests can break the network
- * between a client and the server without touching either process: cut connections, refuse new
- * ones, or make the link silent (the failure mode node-zookeeper-client cannot detect by itself).
+ * A loopback TCP forwarder in front of one server port, so tests can break the network between
+ * two processes without touching either: cut connections, refuse new ones, or make the link silent
+ * (the failure mode node-zookeeper-client cannot detect by itself, and the one that isolates a
+ * ZooKeeper follower from its quorum).
  */
 export class TcpProxy {
   private readonly pairs = new Set<Pair>();
@@ -27,13 +43,14 @@ export class TcpProxy {
   private constructor(
     private readonly server: net.Server,
     readonly targetPort: number,
+    private readonly rewrite: ((head: Buffer) => Buffer | null) | undefined,
   ) {
     server.on('connection', (socket) => this.onConnection(socket));
     // A listening server only errors on fatal conditions; never let it crash the test process.
     server.on('error', () => {});
   }
 
-  static async start(targetPort: number): Promise<TcpProxy> {
+  static async start(targetPort: number, opts: TcpProxyOptions = {}): Promise<TcpProxy> {
     const server = net.createServer({ pauseOnConnect: false, noDelay: true });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
@@ -43,7 +60,7 @@ export class TcpProxy {
         resolve();
       });
     });
-    return new TcpProxy(server, targetPort);
+    return new TcpProxy(server, targetPort, opts.rewriteClientPreamble);
   }
 
   get port(): number {
@@ -105,7 +122,12 @@ export class TcpProxy {
       return;
     }
     client.setNoDelay(true);
-    const pair: Pair = { client, upstream: null, dirty: false };
+    const pair: Pair = {
+      client,
+      upstream: null,
+      dirty: false,
+      head: this.rewrite ? Buffer.alloc(0) : null,
+    };
     this.pairs.add(pair);
     if (!this.blackhole) this.connectUpstream(pair);
 
@@ -114,7 +136,9 @@ export class TcpProxy {
         if (chunk.length > 0) pair.dirty = true;
         return;
       }
-      if (!pair.upstream.write(chunk)) {
+      const out = this.rewritten(pair, chunk);
+      if (out === null || out.length === 0) return;
+      if (!pair.upstream.write(out)) {
         client.pause();
         pair.upstream.once('drain', () => client.resume());
       }
@@ -124,6 +148,23 @@ export class TcpProxy {
       if (this.blackhole) return;
       this.drop(pair);
     });
+  }
+
+  /** Applies the preamble rewrite while it is pending; null = hold the bytes for now. */
+  private rewritten(pair: Pair, chunk: Buffer): Buffer | null {
+    if (pair.head === null || this.rewrite === undefined) return chunk;
+    const head = Buffer.concat([pair.head, chunk]);
+    const out = this.rewrite(head);
+    if (out !== null) {
+      pair.head = null;
+      return out;
+    }
+    if (head.length > MAX_PREAMBLE_BYTES) {
+      pair.head = null;
+      return head;
+    }
+    pair.head = head;
+    return null;
   }
 
   private connectUpstream(pair: Pair): void {

@@ -1,6 +1,8 @@
 /**
  * Real ZooKeeper servers (Debian's 3.8 jars) for integration tests: 1 standalone server or a
- * 3-server ensemble on loopback, each behind a TcpProxy so tests can break client links.
+ * 3-server ensemble on loopback, each behind a TcpProxy so tests can break client links. One
+ * server of an ensemble can be made isolatable: its quorum links run through proxies too, so a
+ * test can cut it off from the other two while its clients stay connected (`isolate()`).
  *
  * Process hygiene is the point of half this file: a JVM that outlives its test run holds ports and
  * CPU and poisons the next run on a 2-core box. Three independent nets catch them:
@@ -29,14 +31,96 @@ const KEEP_DIRS = process.env.HAFC_KEEP_ZK_DIRS === '1';
 export interface EnsembleOptions {
   /** @default 3 */
   servers?: 1 | 3;
-  /** ZooKeeper tickTime; minSessionTimeout is 2 ticks. @default 200 */
+  /** ZooKeeper tickTime. @default 200 */
   tickTimeMs?: number;
+  /**
+   * Ticks a follower may go unheard (and the leader unheard by it) before the two drop each other:
+   * how long a follower cut off from the leader keeps serving reads. @default 5
+   */
+  syncLimit?: number;
+  /** Ticks a follower may take to connect to a leader and sync with it. @default 10 */
+  initLimit?: number;
+  /** The shortest session timeout the servers grant. @default 2 x tickTimeMs (ZooKeeper's own) */
+  minSessionTimeoutMs?: number;
   /** @default 30000 */
   maxSessionTimeoutMs?: number;
+  /**
+   * Index (into `servers`) of the one server whose quorum links (peer and election ports, both
+   * directions) run through TCP proxies, so `isolate()` can cut it off from the other two while
+   * its clients stay connected. It is started last, after the others formed a quorum, so that it
+   * is a follower (a restart() rejoins as follower too; only an election without it, e.g. after
+   * the leader is killed, can make it the leader). 3-server ensembles only. @default none
+   */
+  isolatable?: number;
   /** Starts the JVMs with -Dzookeeper.enforceQuota=true. @default false */
   enforceQuota?: boolean;
   /** Deadline for the whole ensemble to serve (also used per restart()). @default 45000 */
   startTimeoutMs?: number;
+}
+
+/** Every option checked before anything starts: a typo must not surface as a JVM that never serves. */
+function validateOptions(opts: EnsembleOptions): void {
+  const count = opts.servers ?? 3;
+  if (count !== 1 && count !== 3) {
+    throw new Error(`ZkEnsemble: servers must be 1 or 3, got ${String(opts.servers)}`);
+  }
+  const positiveInt = (name: keyof EnsembleOptions): void => {
+    const v = opts[name];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)) {
+      throw new Error(`ZkEnsemble: ${name} must be a positive integer, got ${String(v)}`);
+    }
+  };
+  for (const name of [
+    'tickTimeMs',
+    'syncLimit',
+    'initLimit',
+    'minSessionTimeoutMs',
+    'maxSessionTimeoutMs',
+    'startTimeoutMs',
+  ] as const) {
+    positiveInt(name);
+  }
+  const min = opts.minSessionTimeoutMs ?? 2 * (opts.tickTimeMs ?? 200);
+  const max = opts.maxSessionTimeoutMs ?? 30_000;
+  if (min > max) {
+    throw new Error(
+      `ZkEnsemble: minSessionTimeoutMs (${min}) must not exceed maxSessionTimeoutMs (${max})` +
+        (opts.minSessionTimeoutMs === undefined ? ' (min defaults to 2 x tickTimeMs)' : ''),
+    );
+  }
+  const iso = opts.isolatable;
+  if (iso !== undefined) {
+    if (count !== 3) {
+      throw new Error(`ZkEnsemble: isolatable needs a 3-server ensemble, got servers=${count}`);
+    }
+    if (!Number.isInteger(iso) || iso < 0 || iso >= count) {
+      throw new Error(`ZkEnsemble: isolatable must be a server index 0..${count - 1}, got ${String(iso)}`);
+    }
+  }
+}
+
+/** ZooKeeper's election protocol versions (QuorumCnxManager.PROTOCOL_VERSION_V1/V2). */
+const ELECTION_PROTOCOL_V1 = -65536n;
+const ELECTION_PROTOCOL_V2 = -65535n;
+
+/**
+ * Rewrites the first message on an election connection into the pre-3.5 form, the bare server id.
+ * The modern form also carries the sender's own election address, and a receiver with the higher
+ * id drops the connection and dials back to THAT address: the sender's real port, past any proxy.
+ * Without the address the receiver dials the address in its own zoo.cfg instead, so the proxies
+ * listed there stay the only path between the isolatable server and the others. ZooKeeper 3.8
+ * still accepts the old form (QuorumCnxManager.handleConnection: a non-negative first long is the
+ * id). Anything unexpected passes unchanged.
+ */
+export function bareIdElectionPreamble(head: Buffer): Buffer | null {
+  if (head.length < 8) return null;
+  const version = head.readBigInt64BE(0);
+  if (version !== ELECTION_PROTOCOL_V1 && version !== ELECTION_PROTOCOL_V2) return head;
+  if (head.length < 20) return null;
+  const addressLength = head.readInt32BE(16);
+  if (addressLength <= 0 || addressLength > 4096) return head;
+  if (head.length < 20 + addressLength) return null;
+  return Buffer.concat([head.subarray(8, 16), head.subarray(20 + addressLength)]);
 }
 
 export type ZkMode = 'leader' | 'follower' | 'standalone';
@@ -487,19 +571,36 @@ export class ZkServer {
 
 let ensembleCounter = 0;
 
+/** The two proxies in front of one server's quorum ports, used by the other side of a cut. */
+interface QuorumProxies {
+  peer: TcpProxy;
+  election: TcpProxy;
+}
+
 export class ZkEnsemble {
   readonly servers: ZkServer[];
   readonly root: string;
+  /** The index given as `isolatable`, if any. */
+  readonly isolatable: number | undefined;
   /** Wall time start() took until the quorum served, in ms. */
   startupMs = 0;
   private stopping: Promise<void> | undefined;
+  private readonly quorumProxies: QuorumProxies[];
 
-  private constructor(root: string, servers: ZkServer[]) {
+  private constructor(
+    root: string,
+    servers: ZkServer[],
+    isolatable: number | undefined,
+    quorumProxies: QuorumProxies[],
+  ) {
     this.root = root;
     this.servers = servers;
+    this.isolatable = isolatable;
+    this.quorumProxies = quorumProxies;
   }
 
   static async start(opts: EnsembleOptions = {}): Promise<ZkEnsemble> {
+    validateOptions(opts);
     for (const file of [ZK_JAR, SLF4J_SIMPLE_JAR]) {
       if (!fs.existsSync(file)) {
         throw new Error(`${file} is missing: install Debian's zookeeper and libslf4j-java packages`);
@@ -529,6 +630,7 @@ export class ZkEnsemble {
     const tickTime = opts.tickTimeMs ?? 200;
     const maxSessionTimeout = opts.maxSessionTimeoutMs ?? 30_000;
     const startTimeoutMs = opts.startTimeoutMs ?? 45_000;
+    const isolatable = opts.isolatable;
     const root = fs.mkdtempSync(path.join(os.tmpdir(), `hafc-zk-${process.pid}-${++ensembleCounter}-`));
     const ports = await freePorts(count * 3);
     const jvmProps = [
@@ -551,10 +653,37 @@ export class ZkEnsemble {
         startTimeoutMs,
       });
     }
-    const serverLines =
-      count === 1 ? [] : specs.map((s) => `server.${s.index + 1}=127.0.0.1:${s.peerPort}:${s.electionPort}`);
     const servers: ZkServer[] = [];
+    const quorumProxies: QuorumProxies[] = [];
+    const allProxies = (): TcpProxy[] => [
+      ...servers.map((s) => s.proxy),
+      ...quorumProxies.flatMap((q) => [q.peer, q.election]),
+    ];
     try {
+      if (isolatable !== undefined) {
+        for (const spec of specs) {
+          quorumProxies.push({
+            peer: await TcpProxy.start(spec.peerPort),
+            election: await TcpProxy.start(spec.electionPort, {
+              rewriteClientPreamble: bareIdElectionPreamble,
+            }),
+          });
+        }
+      }
+      // Each server reads only its own zoo.cfg, so the isolatable one can find the others behind
+      // proxies while they find it behind proxies, and the two others talk to each other directly.
+      const serverLines = (self: number): string[] =>
+        count === 1
+          ? []
+          : specs.map((t) => {
+              const q = quorumProxies[t.index];
+              const viaProxy =
+                q !== undefined && self !== t.index && (self === isolatable || t.index === isolatable);
+              const [peer, election] = viaProxy
+                ? [q.peer.port, q.election.port]
+                : [t.peerPort, t.electionPort];
+              return `server.${t.index + 1}=127.0.0.1:${peer}:${election}`;
+            });
       for (const spec of specs) {
         fs.mkdirSync(path.join(spec.dir, 'data'), { recursive: true });
         fs.writeFileSync(path.join(spec.dir, 'data', 'myid'), `${spec.index + 1}\n`);
@@ -562,11 +691,14 @@ export class ZkEnsemble {
           path.join(spec.dir, 'zoo.cfg'),
           [
             `tickTime=${tickTime}`,
-            `initLimit=10`,
-            `syncLimit=5`,
+            `initLimit=${opts.initLimit ?? 10}`,
+            `syncLimit=${opts.syncLimit ?? 5}`,
             `dataDir=${path.join(spec.dir, 'data')}`,
             `clientPort=${spec.clientPort}`,
             `clientPortAddress=127.0.0.1`,
+            ...(opts.minSessionTimeoutMs === undefined
+              ? []
+              : [`minSessionTimeout=${opts.minSessionTimeoutMs}`]),
             `maxSessionTimeout=${maxSessionTimeout}`,
             `maxClientCnxns=0`,
             `4lw.commands.whitelist=*`,
@@ -575,7 +707,9 @@ export class ZkEnsemble {
             `forceSync=no`,
             `preAllocSize=1024`,
             `autopurge.purgeInterval=0`,
-            ...serverLines,
+            // Static membership: a server must never adopt another's view of where its peers are.
+            ...(count === 1 ? [] : ['reconfigEnabled=false']),
+            ...serverLines(spec.index),
             '',
           ].join('\n'),
         );
@@ -595,28 +729,100 @@ export class ZkEnsemble {
         servers.push(new ZkServer(spec, await TcpProxy.start(spec.clientPort)));
       }
     } catch (err) {
-      await Promise.all(servers.map((s) => s.proxy.close()));
+      await Promise.all(allProxies().map((p) => p.close()));
       fs.rmSync(root, { recursive: true, force: true });
       throw err;
     }
-    return new ZkEnsemble(root, servers);
+    return new ZkEnsemble(root, servers, isolatable, quorumProxies);
   }
 
   private async startAll(timeoutMs: number): Promise<void> {
-    for (const s of this.servers) s.spawnProcess();
-    const anyExit = Promise.race(
-      this.servers.map((s) =>
-        s.exitedPromise().then(() => {
-          throw new Error(`${s.name} exited during ensemble start`);
-        }),
-      ),
-    );
-    anyExit.catch(() => {});
+    const deadline = Date.now() + timeoutMs;
+    const remaining = (): number => Math.max(1, deadline - Date.now());
+    const spawned: ZkServer[] = [];
+    const anyExit = (): Promise<never> => {
+      const p = Promise.race(
+        spawned.map((s) =>
+          s.exitedPromise().then(() => {
+            throw new Error(`${s.name} exited during ensemble start`);
+          }),
+        ),
+      ) as Promise<never>;
+      p.catch(() => {});
+      return p;
+    };
+    const iso = this.isolatable === undefined ? undefined : this.servers[this.isolatable]!;
     try {
-      await Promise.race([this.waitServing(timeoutMs, true), anyExit]);
+      for (const s of this.servers) {
+        if (s !== iso) {
+          s.spawnProcess();
+          spawned.push(s);
+        }
+      }
+      if (iso !== undefined) {
+        // ZooKeeper's election favours the highest server id; joining an established quorum, the
+        // isolatable server follows whoever leads, whatever its id.
+        await Promise.race([this.waitServing(remaining(), false), anyExit()]);
+        iso.spawnProcess();
+        spawned.push(iso);
+      }
+      await Promise.race([this.waitServing(remaining(), true), anyExit()]);
+      if (iso !== undefined) {
+        const mode = await iso.mode();
+        if (mode !== 'follower') {
+          throw new Error(`the isolatable server ${iso.name} came up as ${String(mode)}, not follower`);
+        }
+      }
     } catch (err) {
       throw new Error(`ZooKeeper ensemble did not start: ${(err as Error).message}\n${this.logTails()}`);
     }
+  }
+
+  /**
+   * Cuts (on=true) or heals (on=false) every quorum link of the isolatable server: peer and election
+   * connections in both directions go silent (nothing arrives, nothing is closed, new connections
+   * hang), as in a network partition. Its client port stays reachable. After syncLimit x tickTime
+   * it stops serving and the other two go on as a quorum; healed, it rejoins as a follower (a
+   * connection that lost bytes while silent is reset, so the servers see a clean reconnect) after
+   * up to several seconds of election back-off. waitForQuorum() waits for every running server,
+   * this one included: use it after healing, not while cut off.
+   */
+  isolate(index: number, on: boolean): void {
+    if (this.isolatable === undefined) {
+      throw new Error(
+        `ZkEnsemble.isolate(${index}): this ensemble was started without the isolatable option`,
+      );
+    }
+    if (index !== this.isolatable) {
+      throw new Error(
+        `ZkEnsemble.isolate(${index}): only server index ${this.isolatable} (zk${this.isolatable + 1}) is isolatable`,
+      );
+    }
+    for (const q of this.quorumProxies) {
+      q.peer.setBlackhole(on);
+      q.election.setBlackhole(on);
+    }
+  }
+
+  /** Whether `isolate(index, true)` is in force. */
+  isIsolated(index: number): boolean {
+    return index === this.isolatable && this.quorumProxies.some((q) => q.election.isBlackholed);
+  }
+
+  /** Client connect string through the proxies of the given servers only (indexes into `servers`). */
+  connectStringFor(indexes: readonly number[]): string {
+    if (indexes.length === 0) throw new Error('ZkEnsemble.connectStringFor: no server index given');
+    const seen = new Set<number>();
+    for (const i of indexes) {
+      if (!Number.isInteger(i) || i < 0 || i >= this.servers.length) {
+        throw new Error(
+          `ZkEnsemble.connectStringFor: server index ${String(i)} is not in 0..${this.servers.length - 1}`,
+        );
+      }
+      if (seen.has(i)) throw new Error(`ZkEnsemble.connectStringFor: server index ${i} is listed twice`);
+      seen.add(i);
+    }
+    return indexes.map((i) => `127.0.0.1:${this.servers[i]!.proxy.port}`).join(',');
   }
 
   /** Client connect string through every server's proxy (the one tests should normally use). */
@@ -686,7 +892,11 @@ export class ZkEnsemble {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const results = await Promise.allSettled(this.servers.map((s) => s.stop(1500)));
-      await Promise.all(this.servers.map((s) => s.proxy.close()));
+      await Promise.all(
+        [...this.servers.map((s) => s.proxy), ...this.quorumProxies.flatMap((q) => [q.peer, q.election])].map(
+          (p) => p.close(),
+        ),
+      );
       if (!KEEP_DIRS) fs.rmSync(this.root, { recursive: true, force: true });
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed.length > 0) {
