@@ -39,6 +39,8 @@ export interface HaClusterOptions {
    * be partitioned (silently blackholed) from the ensemble.
    */
   ownProxies?: boolean;
+  /** The connect string of one node's agent (e.g. only some servers). @default every server */
+  connectFor?: (id: string) => string;
   /** Digest credentials "user:password": written to a file and set as zookeeper.auth. */
   zkAuth?: string;
   /** Extra top-level YAML appended to every config. */
@@ -81,7 +83,7 @@ export class HaCluster {
         : [];
       const connect = opts.ownProxies
         ? proxies.map((p) => `127.0.0.1:${p.port}`).join(',')
-        : opts.ensemble.connectString();
+        : (opts.connectFor?.(id) ?? opts.ensemble.connectString());
       fs.writeFileSync(configFile, c.configYaml(id, service.port, opts.priorities?.[i] ?? 0, connect));
       c.nodes.push({ id, service, agent: null, configFile, proxies });
     }

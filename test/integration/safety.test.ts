@@ -93,6 +93,51 @@ describe('safety with real agents', () => {
     });
   });
 
+  describe('a follower cut off from its quorum', () => {
+    it('issue 6.1: the active connected only to it demotes within its lease; no overlap with a no-op fence', async () => {
+      // ZooKeeper lets a cut-off follower serve reads for syncLimit x tickTime = 10 s; the leader
+      // expires the session of a client connected only to it after the session timeout (4 s).
+      const zk = await ZkEnsemble.start({ servers: 3, tickTimeMs: 500, syncLimit: 20, isolatable: 2 });
+      try {
+        cluster = await HaCluster.start({
+          ensemble: zk,
+          resource,
+          cluster: `isolated${++seq}`,
+          priorities: [10, 0],
+          connectFor: (id) => (id === 'nn1' ? zk.connectStringFor([2]) : zk.connectStringFor([0, 1])),
+          // ZKFC's documented self-fencing for storage that fences itself: it proves nothing here.
+          fencingMethods: () => ['- shell: "true"'],
+        });
+        const { active, standby } = await cluster.settled();
+        expect(active.id).toBe('nn1');
+        const t0 = resource.now();
+        zk.isolate(2, true);
+        await cluster.waitForActive(20_000, active.id);
+        const released = resource.history.find(
+          (e) => e.at >= t0 && e.node === active.id && (e.kind === 'release' || e.kind === 'disconnect'),
+        );
+        const taken = resource.takes(standby.id).find((e) => e.at >= t0);
+        expect(released, resource.describeHistory()).toBeDefined();
+        expect(taken).toBeDefined();
+        // The old active stood down before the new one started, by its lease (not by the
+        // follower giving up at 10 s).
+        expect(released!.at).toBeLessThan(taken!.at);
+        expect(released!.at - t0).toBeLessThan(4000);
+        console.log(
+          `isolated follower: old active released at +${Math.round(released!.at - t0)} ms, ` +
+            `new active took at +${Math.round(taken!.at - t0)} ms`,
+        );
+        zk.isolate(2, false);
+        await active.agent!.waitForRole('standby', 30_000);
+        expect(resource.holder()?.node).toBe(standby.id);
+      } finally {
+        await cluster?.stop();
+        cluster = null;
+        await zk.stop();
+      }
+    });
+  });
+
   describe('messages an operator can act on', () => {
     it('issue 7.14: an agent of a cluster not initialised says so once, and joins once hafc init ran', async () => {
       const zk = await ZkEnsemble.start({ servers: 1 });
