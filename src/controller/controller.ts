@@ -291,4 +291,30 @@ export class Controller {
       this.reconciling = false;
     }
   }
+
+  /** Last resort (crash, fatal signal): demote the service if it may be active; never throws.
+   *  Resolves true when the service is known to be standby. Bounded by the to-standby timeout. */
+  async emergencyDemote(reason: string): Promise<boolean> {
+    // Always demote, even in STANDBY: the elector stays STANDBY (or NEUTRAL) while a to-active
+    // hook it started is still running, so no state short of "the hook just told it to stand by"
+    // proves the service is standby - and a to-standby on a standby service is harmless.
+    // Not under the elector's mutex: a step in flight (fencing, a ZooKeeper request) holds it for
+    // longer than the deadline allows.
+    const limitMs = this.deps.agent.toStandbyTimeoutMs + 1000;
+    let cancel: (() => void) | undefined;
+    try {
+      const deadline = new Promise<boolean>((resolve) => {
+        cancel = this.deps.clock.setTimer(limitMs, () => {
+          this.log.error(`emergency demotion did not finish within ${limitMs} ms`, { reason });
+          resolve(false);
+        });
+      });
+      return await Promise.race([this.toStandby(`emergency: ${reason}`), deadline]);
+    } catch (err) {
+      this.log.error('emergency demotion failed', { reason, error: errorMessage(err) });
+      return false;
+    } finally {
+      cancel?.();
+    }
+  }
 }
