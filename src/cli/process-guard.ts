@@ -156,7 +156,7 @@ export class ProcessGuard {
         return;
       case 'emergency':
         this.log.warn(
-          `${sig} received: already demoting the service before exit (at most ${this.limits.demoteTimeoutMs} ms); ignored`,
+          `${sig} received: already demoting the service before exit (within ${this.limits.demoteTimeoutMs + this.limits.releaseTimeoutMs} ms); ignored`,
         );
         return;
       case 'stopped':

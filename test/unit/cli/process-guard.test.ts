@@ -91,7 +91,7 @@ describe('ProcessGuard', () => {
     expect(s.events).toEqual(['stop', 'demote: second SIGINT during the clean stop']);
     s.guard.signal('SIGTERM');
     expect(s.msgs()).toContain(
-      'SIGTERM received: already demoting the service before exit (at most 3000 ms); ignored',
+      'SIGTERM received: already demoting the service before exit (within 7000 ms); ignored',
     );
     expect(s.exits).toEqual([]);
     s.demote.resolve(true);
