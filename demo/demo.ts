@@ -58,7 +58,7 @@ const KILL_BY_PIDFILE =
   'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || exit 0; sleep 0.1; done; exit 1';
 
 const ROOT = repoRoot();
-const HAFC = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const HAFC = path.join(ROOT, 'dist', 'src', 'cli', 'entry.js');
 
 // --- waiting ---------------------------------------------------------------------------------
 

@@ -11,8 +11,22 @@ import { waitFor } from './wait.js';
 
 export type LogLine = Record<string, unknown> & { msg: string; level: string };
 
+export interface AgentStartOptions {
+  /**
+   * Where the agent's stderr (its log) goes. 'pipe' (default): read and parsed into logs().
+   * 'closed-pipe': a pipe whose reading end is closed at once, so every write gets EPIPE.
+   * { file }: a file opened for writing, e.g. /dev/full (every write gets ENOSPC).
+   * Except with 'pipe', logs() stays empty: watch the service and the shared resource instead.
+   */
+  stderr?: 'pipe' | 'closed-pipe' | { file: string };
+  /** Node options before the script, e.g. ['--import', fixture] to inject a fault from outside. */
+  nodeArgs?: string[];
+  /** Extra environment (on top of the `env` argument). */
+  env?: Record<string, string>;
+}
+
 // Runs from source (harness/) and compiled (dist/harness/: the demo and the benchmark): find the root.
-export const hafcBin = path.join(repoRoot(), 'dist/src/cli/main.js');
+export const hafcBin = path.join(repoRoot(), 'dist/src/cli/entry.js');
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -48,8 +62,8 @@ export class AgentProc {
       });
     });
     let buf = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
       this.raw += chunk;
       if (this.raw.length > 4_000_000) this.raw = this.raw.slice(-2_000_000);
       buf += chunk;
@@ -67,12 +81,25 @@ export class AgentProc {
     child.stdout!.resume();
   }
 
-  static start(id: string, configFile: string, env: Record<string, string> = {}): AgentProc {
+  static start(
+    id: string,
+    configFile: string,
+    env: Record<string, string> = {},
+    opts: AgentStartOptions = {},
+  ): AgentProc {
     if (!fs.existsSync(hafcBin)) throw new Error(`${hafcBin} is missing: run npm run build first`);
-    const child = spawn(process.execPath, [hafcBin, 'agent', '-c', configFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
+    const stderr = opts.stderr ?? 'pipe';
+    const errFd = typeof stderr === 'object' ? fs.openSync(stderr.file, 'a') : undefined;
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [...(opts.nodeArgs ?? []), hafcBin, 'agent', '-c', configFile], {
+        stdio: ['ignore', 'pipe', errFd ?? 'pipe'],
+        env: { ...process.env, ...env, ...opts.env },
+      });
+    } finally {
+      if (errFd !== undefined) fs.closeSync(errFd);
+    }
+    if (stderr === 'closed-pipe') child.stderr!.destroy();
     return new AgentProc(id, child, configFile);
   }
 

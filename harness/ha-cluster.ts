@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { agentConfigYaml } from './agent-config.js';
-import { AgentProc, hafcBin } from './agent-proc.js';
+import { AgentProc, hafcBin, type AgentStartOptions } from './agent-proc.js';
 import { startDemoService, type DemoServiceProc } from './demo-service-proc.js';
 import type { SharedResource } from './shared-resource.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -45,6 +45,8 @@ export interface HaClusterOptions {
   zkAuth?: string;
   /** Extra top-level YAML appended to every config. */
   extraYaml?: (id: string) => string;
+  /** How each agent process is started (stderr redirection, node options), per node id. */
+  agentOptions?: (id: string) => AgentStartOptions;
 }
 
 export interface HaNode {
@@ -122,9 +124,9 @@ export class HaCluster {
     return n;
   }
 
-  startAgent(id: string): AgentProc {
+  startAgent(id: string, opts: AgentStartOptions | undefined = this.opts.agentOptions?.(id)): AgentProc {
     const node = this.node(id);
-    node.agent = AgentProc.start(id, node.configFile, { HAFC_TEST_DIR: this.dir });
+    node.agent = AgentProc.start(id, node.configFile, { HAFC_TEST_DIR: this.dir }, opts);
     return node.agent;
   }
 

@@ -1,15 +1,20 @@
 /** `hafc agent -c FILE`: the sidecar, in the foreground (systemd runs this). */
+// Evaluated first, on purpose: it takes SIGUSR1 away from Node's inspector (see the module).
+import { inspectorRequested, onStrayInspectorClosed, setSigusr1Handler } from './inspector-guard.js';
 import type { Command } from 'commander';
 import { createAgent } from '../../agents/index.js';
 import { systemClock } from '../clock.js';
+import type { HafcConfig } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
 import { Controller } from '../controller/controller.js';
 import { errorMessage, HafcError } from '../errors.js';
 import { Fencer } from '../fencing/fencer.js';
 import { createCheck } from '../health/checks.js';
 import { HealthMonitor } from '../health/monitor.js';
+import { createLogger, stderrSink } from '../log.js';
 import { VERSION } from '../version.js';
 import { ExitCode } from './exit-codes.js';
+import { installProcessGuard, ProcessGuard, type GuardLimits } from './process-guard.js';
 import { loggerFor, zkAccess } from './runtime.js';
 
 export function registerAgent(program: Command): void {
@@ -22,26 +27,60 @@ export function registerAgent(program: Command): void {
     });
 }
 
+/**
+ * The guard's deadlines, from the configured timeouts: a demotion is the to-standby timeout (plus
+ * the controller's own margin); a clean stop is the step in flight (a few ZooKeeper requests,
+ * fencing being aborted) plus a demotion plus the breadcrumb deletion.
+ */
+export function guardLimits(cfg: HafcConfig, toStandbyTimeoutMs: number): GuardLimits {
+  const request = cfg.zookeeper.requestTimeoutMs;
+  return {
+    demoteTimeoutMs: toStandbyTimeoutMs + 2000,
+    releaseTimeoutMs: toStandbyTimeoutMs + 1000 + 2 * request,
+    stopTimeoutMs: toStandbyTimeoutMs + 1000 + 4 * request + 2000,
+  };
+}
+
 export async function runAgent(configFile: string): Promise<number> {
+  // Signals and fatal errors are handled from the very start; before the configuration is read
+  // they have nothing to demote, and log without the cluster's fields.
+  const guard = new ProcessGuard({
+    logger: createLogger({ base: { component: 'agent' } }),
+    clock: systemClock,
+    exit: (code) => process.exit(code),
+  });
+  installProcessGuard(guard, setSigusr1Handler);
+  onStrayInspectorClosed((url) =>
+    guard.logger.error('a debugger port was open without --inspect (opened by SIGUSR1?): closed it', { url }),
+  );
+
   let cfg;
   try {
     cfg = await loadConfig(configFile);
   } catch (err) {
-    process.stderr.write(`hafc agent: ${errorMessage(err)}\n`);
+    stderrSink().write(`hafc agent: ${errorMessage(err)}\n`, () => {});
     return ExitCode.USAGE;
   }
   const logger = loggerFor(cfg);
+  guard.setLogger(logger);
+  if (inspectorRequested())
+    logger.warn(
+      'the inspector was enabled explicitly (--inspect): whoever connects to it runs code as this agent',
+    );
+
   const clock = systemClock;
   let controller: Controller;
-  let fatal: (reason: string) => void = () => {};
+  let limits: GuardLimits;
   try {
-    const agent = createAgent(cfg.service, logger.child({ component: 'service' }));
+    const agent = createAgent(cfg.service, logger.child({ component: 'service' }), clock);
+    limits = guardLimits(cfg, agent.toStandbyTimeoutMs);
     const zk = await zkAccess(cfg, logger, agent.toStandbyTimeoutMs);
     const fencer = new Fencer(
       cfg.fencing.methods,
       cfg.fencing.timeoutMs,
       agent,
       logger.child({ component: 'fencing' }),
+      clock,
     );
     const check = createCheck(
       cfg.health.check,
@@ -53,7 +92,7 @@ export async function runAgent(configFile: string): Promise<number> {
         epoch: 0n,
         reason: 'health check',
       }),
-      { timeoutMs: cfg.health.timeoutMs },
+      { timeoutMs: cfg.health.timeoutMs, clock },
     );
     const health = new HealthMonitor({
       check,
@@ -71,7 +110,8 @@ export async function runAgent(configFile: string): Promise<number> {
       health,
       connect: zk.connect,
       agentVersion: VERSION,
-      onFatal: (reason) => fatal(reason),
+      // The elector cannot go on (a duplicate node id): stop cleanly, exit 2 (a configuration error).
+      onFatal: (reason) => guard.stopWith(ExitCode.USAGE, reason),
       clock,
       logger,
     });
@@ -84,39 +124,8 @@ export async function runAgent(configFile: string): Promise<number> {
   }
 
   logger.info('hafc agent starting', { version: VERSION, pid: process.pid, agent: cfg.service.agent });
+  // Attached before start(): from the first election on, a crash demotes what it may have promoted.
+  guard.attach(controller, limits);
   controller.start();
-
-  return await new Promise<number>((resolve) => {
-    let stopping = false;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stopping) {
-        logger.warn(`second ${sig}: exiting at once`);
-        process.exit(ExitCode.FAILED);
-      }
-      stopping = true;
-      logger.info(`${sig} received: stopping (demoting the service if active)`);
-      controller.stop().then(
-        () => {
-          logger.info('stopped');
-          resolve(ExitCode.OK);
-        },
-        (err: unknown) => {
-          logger.error('error while stopping', { error: errorMessage(err) });
-          resolve(ExitCode.FAILED);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    // The elector cannot go on (e.g. a duplicate node id): stop cleanly, exit 2 (a config error).
-    fatal = (reason) => {
-      if (stopping) return;
-      stopping = true;
-      logger.error('stopping: cannot continue', { reason });
-      controller.stop().then(
-        () => resolve(ExitCode.USAGE),
-        () => resolve(ExitCode.USAGE),
-      );
-    };
-  });
+  return await guard.done;
 }

@@ -351,15 +351,28 @@ export class Controller {
 
   /**
    * Last resort (a crash, a fatal signal): demote the service if it may be active; never throws.
-   * Resolves true when the service is known to be standby. Bounded by the to-standby deadline.
+   * Resolves true when the service is known to be standby. Bounded by the to-standby timeout + 1 s.
+   * A STANDBY node with no activation in flight is left alone (its service was told to stand by
+   * and nothing since told it otherwise); anything else is demoted. Not under the elector's mutex:
+   * a step in flight (fencing, a ZooKeeper request) may hold it longer than the deadline allows.
    */
   async emergencyDemote(reason: string): Promise<boolean> {
+    if (!this.elector.serviceMayBeActive() && this.elector.getState() === 'STANDBY') return true;
+    const limitMs = this.deps.agent.toStandbyTimeoutMs + 1000;
+    let cancel: (() => void) | undefined;
     try {
-      if (!this.elector.serviceMayBeActive() && this.elector.getState() === 'STANDBY') return true;
-      return await this.toStandby(`emergency: ${reason}`);
+      const deadline = new Promise<boolean>((resolve) => {
+        cancel = this.deps.clock.setTimer(limitMs, () => {
+          this.log.error(`emergency demotion did not finish within ${limitMs} ms`, { reason });
+          resolve(false);
+        });
+      });
+      return await Promise.race([this.toStandby(`emergency: ${reason}`), deadline]);
     } catch (err) {
-      this.log.error('emergency demotion failed', { error: errorMessage(err) });
+      this.log.error('emergency demotion failed', { reason, error: errorMessage(err) });
       return false;
+    } finally {
+      cancel?.();
     }
   }
 }
