@@ -10,6 +10,9 @@
  * proxy in front of the real server (test/support/tamper-proxy.ts). An exception escaping the
  * library here is an uncaught error, which fails the vitest run.
  */
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 import type { EventEmitter } from 'node:events';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -118,7 +121,58 @@ describe('a server that botches the handshake, listed with a real one', () => {
       }
     },
   );
+
+  it('the ConnectRequest carries the readOnly byte, and the real server takes it without a warning', async () => {
+    const fake = await FakeZkServer.start(() => frame(Buffer.from('x')));
+    try {
+      await expect(open(fake.address, { connectTimeoutMs: 300 })).rejects.toThrow(/could not connect/);
+      const request = fake.connections[0]?.request;
+      // protocolVersion 4, lastZxidSeen 8, timeOut 4, sessionId 8, passwd 4+16, readOnly 1
+      expect(request?.readInt32BE(0)).toBe(45);
+      expect(request?.at(-1)).toBe(0);
+    } finally {
+      await fake.close();
+    }
+
+    const server = ens.servers[0]!;
+    const s = await open(ens.directConnectString());
+    await s.create('/readonly-byte', null, { mode: 'ephemeral' });
+    // Control: a ConnectRequest that ends after the password, as the library used to send it,
+    // makes ZooKeeper log its WARN, naming the connection's port.
+    const controlPort = await connectWithoutReadOnlyByte(server.clientPort);
+    const warning = 'Connection request from old client';
+    await waitFor('the server to warn about the control connection', () =>
+      fs.readFileSync(server.logFile, 'utf8').includes(`${warning} /127.0.0.1:${controlPort}`),
+    );
+    // ...and only about it: none of the connections of this file's clients (all before it) did.
+    const warnings = fs
+      .readFileSync(server.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(warning));
+    expect(warnings).toHaveLength(1);
+  });
 });
+
+/** Sends a handshake without the readOnly byte, reads the reply, hangs up; returns its local port. */
+async function connectWithoutReadOnlyByte(port: number): Promise<number> {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  const signal = AbortSignal.timeout(5000);
+  try {
+    await once(socket, 'connect', { signal });
+    const body = Buffer.alloc(4 + 8 + 4 + 8 + 4 + 16);
+    body.writeInt32BE(4000, 12); // timeOut; protocolVersion, zxid and sessionId stay 0
+    body.writeInt32BE(16, 24); // passwd length (16 zero bytes)
+    socket.write(frame(body));
+    await once(socket, 'data', { signal });
+    return socket.localPort!;
+  } catch (err) {
+    throw new Error(`the control handshake with 127.0.0.1:${port} got no reply within 5000 ms`, {
+      cause: err,
+    });
+  } finally {
+    socket.destroy();
+  }
+}
 
 describe('a bad frame in the middle of a session', () => {
   let proxy: TamperProxy;

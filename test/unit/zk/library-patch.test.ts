@@ -30,6 +30,7 @@ interface LibRecord {
 }
 const jute = require('node-zookeeper-client/lib/jute/index.js') as {
   protocol: Record<string, new (...args: unknown[]) => LibRecord>;
+  Request: new (header: unknown, payload: unknown) => { toBuffer(): Buffer };
 };
 interface LibConnectionManager {
   close(): void;
@@ -130,6 +131,16 @@ describe('node-zookeeper-client patch: malformed replies', () => {
     );
     // Unpatched: a Stat cut short decoded its longs as zeros.
     expect(() => new jute.protocol.ExistsResponse!().deserialize(Buffer.alloc(60), 0)).toThrow(/jute long/);
+  });
+
+  it('ends the ConnectRequest with the readOnly byte (false)', () => {
+    const request = new jute.Request(
+      null,
+      new jute.protocol.ConnectRequest!(0, Buffer.alloc(8), 4000, Buffer.alloc(8), Buffer.alloc(16)),
+    ).toBuffer();
+    expect(request.readInt32BE(0)).toBe(45);
+    expect(request.length).toBe(49);
+    expect(request.at(-1)).toBe(0);
   });
 
   /** A manager past its handshake, on a real (unconnected) socket it can destroy. */
