@@ -41,9 +41,9 @@ describe('hafc check-config (built binary)', () => {
       [
         'config/shell.yaml: ok',
         'cluster app, node app1 at app1.example.com:8080 (priority 100), service agent shell (hook timeout 5000 ms),',
-        'zookeeper zk1.example.com:2181,zk2.example.com:2181,zk3.example.com:2181 under /hafc (session 10000 ms, on connection loss demote), health check agent, fencing graceful, shell;',
+        'zookeeper zk1.example.com:2181,zk2.example.com:2181,zk3.example.com:2181 under /hafc (session 10000 ms, on connection loss demote), health check agent, fencing shell;',
         'detection 3000 ms (every 1000 ms x fall 3), lease budget 4000 ms (session 10000 - margin 1000 - to-standby 5000),',
-        'worst-case failover 78000 ms (detection + session + 2 x fencing 30000 + to-active 5000).',
+        'worst-case failover 48000 ms (detection + session + 1 x fencing 30000 + to-active 5000).',
         '',
       ].join('\n'),
     );
@@ -57,15 +57,15 @@ describe('hafc check-config (built binary)', () => {
   });
 
   it('prints every problem to stderr, exit 2', async () => {
-    const r = await hafc('check-config', 'test/fixtures/config/invalid.yaml');
+    const r = await hafc('check-config', 'test/unit/config/fixtures/invalid.yaml');
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    const src = 'config test/fixtures/config/invalid.yaml';
+    const src = 'config test/unit/config/fixtures/invalid.yaml';
     expect(r.stderr).toBe(
       [
         `${src}: cluster: must match [a-z0-9][a-z0-9_-]{0,62} (lower-case letters, digits, "_" and "-"; at most 63 characters), got "NS1"`,
         `${src}: unknown key "zookeeper.sesionTimeoutMs" (did you mean "zookeeper.sessionTimeoutMs"?)`,
-        `${src}: health.fall: must be an integer >= 1, got "three"`,
+        `${src}: health.fall: must be an integer from 1 to 100, got "three"`,
         '',
       ].join('\n'),
     );
