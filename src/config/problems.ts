@@ -30,19 +30,44 @@ function inside(path: string, parent: string): boolean {
   return path.startsWith(`${parent}.`) || path.startsWith(`${parent}[`);
 }
 
+/**
+ * The most problems listed. A real file has a handful; a hostile one (150k unknown keys) would
+ * otherwise print megabytes, burying the first problems, which are the ones to fix first.
+ */
+export const MAX_PROBLEMS = 100;
+
+/** The line that stands for the problems not listed. */
+export function omittedLine(count: number): string {
+  return `... and ${count} more problems; fix the ones above first`;
+}
+
 export class Problems {
   readonly messages: string[] = [];
+  /** Problems found past `limit`: counted, not worded. */
+  omitted = 0;
   private readonly badPaths: string[] = [];
 
+  constructor(private readonly limit = Infinity) {}
+
+  /** Whether further messages are only counted (so callers can skip wording them). */
+  get full(): boolean {
+    return this.messages.length >= this.limit;
+  }
+
+  private add(message: () => string): void {
+    if (this.full) this.omitted++;
+    else this.messages.push(clip(escapeControls(message()), MAX_MESSAGE));
+  }
+
   fail(path: string, message: string): undefined {
-    this.messages.push(clip(escapeControls(`${path}: ${message}`), MAX_MESSAGE));
+    this.add(() => `${path}: ${message}`);
     this.badPaths.push(path);
     return undefined;
   }
 
   unknownKey(path: string, suggestion: string | undefined): void {
     const hint = suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`;
-    this.messages.push(clip(escapeControls(`unknown key "${path}"${hint}`), MAX_MESSAGE));
+    this.add(() => `unknown key "${path}"${hint}`);
     this.badPaths.push(path);
   }
 

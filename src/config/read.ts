@@ -30,7 +30,7 @@ export function badString(rule: StringRule, value: unknown): string {
 export function unknownKeys(p: Problems, m: Mapping, path: string, keys: readonly string[]): void {
   for (const key of Object.keys(m)) {
     if (keys.includes(key)) continue;
-    const suggestion = closest(key, keys);
+    const suggestion = p.full ? undefined : closest(key, keys);
     p.unknownKey(join(path, key), suggestion === undefined ? undefined : join(path, suggestion));
   }
 }

@@ -6,7 +6,7 @@
 import { hostname as osHostname } from 'node:os';
 import type { VariantSpec } from './declare.js';
 import { show } from './format.js';
-import { isMapping, Problems } from './problems.js';
+import { isMapping, MAX_PROBLEMS, Problems } from './problems.js';
 import { readShape } from './read.js';
 import { CONFIG } from './schema.js';
 import { timingProblems } from './timing.js';
@@ -34,6 +34,8 @@ export interface ValidationResult {
   config?: HafcConfig;
   /** One message per problem, `key.path: what is wrong, got VALUE`, without the source. */
   problems: string[];
+  /** Problems past MAX_PROBLEMS, counted but not in `problems`. */
+  omitted?: number;
 }
 
 function variantOf(service: ServiceConfig): VariantSpec {
@@ -93,7 +95,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   }
   if (!isMapping(raw))
     return { problems: [`the file must be a mapping of keys to values, got ${show(raw)}`] };
-  const p = new Problems();
+  const p = new Problems(MAX_PROBLEMS);
   const ctx = { hostname: options.hostname ?? osHostname() };
   // Bad keys are reported and fall back to defaults, so this is a full HafcConfig for the rules
   // below, which skip the keys reported; it is returned only when nothing was.
@@ -101,5 +103,6 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   checkHealthSource(p, config);
   checkGraceful(p, config, fencingMethodsGiven(raw));
   const problems = [...p.messages, ...timingProblems(config, (path) => p.isBad(path))];
-  return problems.length === 0 ? { config, problems } : { problems };
+  if (problems.length === 0) return { config, problems };
+  return p.omitted === 0 ? { problems } : { problems, omitted: p.omitted };
 }

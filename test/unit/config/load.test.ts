@@ -549,10 +549,10 @@ describe('parseConfig YAML errors', () => {
 
   it('rejects duplicate keys, several documents and unresolved tags', () => {
     expect(problem('cluster: ns1\ncluster: ns2\n')).toBe(
-      'config ns1.yaml: line 2, column 1: invalid YAML: Map keys must be unique',
+      'config ns1.yaml: line 2, column 1: invalid YAML: duplicate key "cluster" (first at line 1, column 1); a key may appear once per mapping',
     );
     expect(problem('cluster: a\n---\ncluster: b\n')).toBe(
-      'config ns1.yaml: line 2, column 1: invalid YAML: Source contains multiple documents; please use YAML.parseAllDocuments()',
+      'config ns1.yaml: line 2, column 1: invalid YAML: a second YAML document starts here; a config file holds exactly one',
     );
     expect(problem('cluster: !secret ns1\n')).toBe(
       'config ns1.yaml: line 1, column 10: invalid YAML: Unresolved tag: !secret',
@@ -586,7 +586,9 @@ describe('loadConfig', () => {
       `config ${path}: cannot read the file: ENOENT: no such file or directory, open '${path}'`,
     );
     const dir = join(repo, 'test/unit/config/fixtures');
-    await expect(loadConfig(dir)).rejects.toThrow(`config ${dir}: cannot read the file: EISDIR`);
+    await expect(loadConfig(dir)).rejects.toThrow(
+      `config ${dir}: is a directory, not a regular file; give the path of a YAML file`,
+    );
   });
 
   it('prefixes every problem with the path it was given', async () => {
