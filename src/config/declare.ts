@@ -59,14 +59,11 @@ export interface StringSpec extends Common {
   normalize?: (value: string) => string;
 }
 
-/** One input form of a custom key, for the reference (e.g. "{tcp: host:port}"). */
-export interface Form {
-  /** The key path under the custom key, e.g. "tcp" or "ssh.user"; "" for a scalar form. */
-  key: string;
-  type: string;
-  doc: string;
-  default?: string;
-}
+/**
+ * One input form (or option of one) of a custom key, for the reference: a declared field, or
+ * a type and meaning in words.
+ */
+export type Form = { key: string } & ({ field: Spec } | { type: string; doc: string });
 
 /** A key with its own reader: several input forms normalised into one output type. */
 export interface CustomSpec extends Common {

@@ -13,6 +13,8 @@ export interface StringRule {
   expect: string;
   test(value: string): true | string;
   pattern?: string;
+  /** How the reference names the type, when `expect` is too long for it. */
+  type?: string;
 }
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -22,6 +24,7 @@ export const NAME: StringRule = {
     'must match [a-z0-9][a-z0-9_-]{0,62} (lower-case letters, digits, "_" and "-"; at most 63 characters)',
   test: (value) => NAME_PATTERN.test(value) || '',
   pattern: NAME_PATTERN.source,
+  type: 'name: [a-z0-9][a-z0-9_-]{0,62}',
 };
 
 // Underscores are not DNS but are common in container and compose service names, and resolve.
