@@ -4,6 +4,7 @@ import { InvalidConfigError, parseConfig } from '../../../src/config/load.js';
 import {
   detectionTimeMs,
   leaseBudgetMs,
+  relayAllowanceMs,
   transitionTimeoutMs,
   validateTiming,
   worstCaseFailoverMs,
@@ -155,5 +156,24 @@ describe('derived timings', () => {
     expect(transitionTimeoutMs(cfg.service)).toBe(5000);
     expect(leaseBudgetMs(cfg)).toBe(10000 - 1000 - 5000);
     expect(worstCaseFailoverMs(cfg)).toBe(3000 + 10000 + 2 * 30000 + 5000);
+  });
+});
+
+describe('the summary check-config prints', () => {
+  it('states the lease formula and what the agent subtracts at runtime', async () => {
+    const { summarize } = await import('../../../src/cli/check-config.js');
+    expect(relayAllowanceMs(2000)).toBe(1000);
+    expect(relayAllowanceMs(3001)).toBe(1501);
+    expect(
+      summarize(config({ zookeeper: { sessionTimeoutMs: 20000 } }))
+        .split('\n')
+        .slice(2, 4),
+    ).toEqual([
+      'detection 3000 ms (every 1000 ms x fall 3), lease budget 13000 ms (session 20000 - margin 2000 - to-standby 5000),',
+      'less the ZooKeeper relay allowance at runtime (tickTime/2: 1000 ms for the default tickTime 2000), and with the session timeout the servers negotiate in place of 20000;',
+    ]);
+    expect(summarize(config({ zookeeper: { onConnectionLoss: 'hold' } })).split('\n')[2]).toBe(
+      'detection 3000 ms (every 1000 ms x fall 3), no lease budget (onConnectionLoss: hold, the service fences itself),',
+    );
   });
 });
