@@ -7,7 +7,7 @@
  * at fault with the key in our wording without a custom message on nearly every node; none puts
  * a derived default (requestTimeoutMs from sessionTimeoutMs) or a shorthand form (`- ssh`,
  * `check: {tcp: "h:p"}`) into its JSON Schema, so those would be hand-written anyway; and each
- * adds a runtime dependency (0.2-8 MB) to a safety-critical agent for what is here ~200 lines.
+ * adds a runtime dependency (2-8 MB installed) to a safety-critical agent for what is here ~200 lines.
  */
 import type { StringRule } from './rules.js';
 import type { Problems } from './problems.js';
