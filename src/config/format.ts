@@ -5,12 +5,34 @@
 
 const MAX_SHOWN = 80;
 
+/**
+ * Characters that would let a config file rewrite the operator's terminal or hide text in a
+ * message: C0 and C1 controls, DEL, line and paragraph separators, bidirectional overrides,
+ * invisible format characters and unpaired surrogates. JSON.stringify escapes only C0.
+ */
+const UNSAFE =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** `text` with every unsafe character written as an escape (\n, \t, \r or \uXXXX). */
+export function escapeControls(text: string): string {
+  return text.replace(
+    UNSAFE,
+    (ch) => NAMED[ch] ?? `\\u${(ch.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** At most `max` characters, marked with "..." when cut. */
+export function clip(text: string, max = MAX_SHOWN): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}
+
 /** Renders a value from the YAML file the way the operator would recognise it in the file. */
 export function show(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string') {
-    return JSON.stringify(value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN - 3)}...` : value);
-  }
+  if (typeof value === 'string') return escapeControls(JSON.stringify(clip(value)));
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
   let text: string;
   try {
@@ -19,7 +41,7 @@ export function show(value: unknown): string {
     // A YAML file cannot produce a cycle through toJS, but a programmatic caller could.
     text = Object.prototype.toString.call(value);
   }
-  return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN - 3)}...` : text;
+  return escapeControls(clip(text));
 }
 
 export function integerRule(min: number, max?: number): string {
@@ -56,6 +78,8 @@ export function closest(word: string, candidates: readonly string[]): string | u
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
+    // The distance is at least the difference in length: skip the table for a hostile long key.
+    if (Math.abs(candidate.length - lower.length) > limit) continue;
     const d = distance(lower, candidate.toLowerCase());
     if (d < bestDistance) {
       best = candidate;

@@ -4,18 +4,32 @@
  */
 import type { HafcConfig, ServiceConfig } from './types.js';
 import { integerRule, isInteger, show } from './format.js';
+import { CONFIG } from './schema.js';
+
+export { MIN_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS } from './schema.js';
 
 /** The shortest lease budget we accept: less leaves no room for a scheduling hiccup or GC pause. */
 export const MIN_LEASE_BUDGET_MS = 1000;
-export const MIN_SESSION_TIMEOUT_MS = 1000;
-export const MAX_SESSION_TIMEOUT_MS = 600_000;
+
+/** ZooKeeper's default tickTime; servers relay a follower's session touches every tickTime/2. */
+export const DEFAULT_TICK_TIME_MS = 2000;
+
+/**
+ * What the agent subtracts from the lease at runtime, besides the configured margin: a session
+ * touch reaching a follower is relayed to the leader only with the follower's next ping, sent
+ * every tickTime/2, so the leader may see the session that much older than the agent does.
+ */
+export function relayAllowanceMs(tickTimeMs: number): number {
+  return Math.ceil(tickTimeMs / 2);
+}
 
 /** Longest time the to-standby (and to-active) transition of the local service may take. */
 export function transitionTimeoutMs(service: ServiceConfig): number {
   return service.agent === 'shell' ? service.hookTimeoutMs : service.requestTimeoutMs;
 }
 
-function transitionTimeoutKey(service: ServiceConfig): string {
+/** The key transitionTimeoutMs reads, for messages. */
+export function transitionTimeoutKey(service: ServiceConfig): string {
   return service.agent === 'shell' ? 'service.hookTimeoutMs' : 'service.requestTimeoutMs';
 }
 
@@ -55,46 +69,60 @@ interface Rule {
   range?: true;
 }
 
-function range(path: string, get: (cfg: HafcConfig) => number, min: number, max?: number): Rule {
+/** The bounds the declaration gives a key. */
+interface Bounds {
+  min: number;
+  max: number;
+}
+
+function range(path: string, get: (cfg: HafcConfig) => number, bounds: Bounds): Rule {
   return {
     range: true,
     inputs: () => [path],
     check: (cfg) => {
       const value = get(cfg);
-      return isInteger(value, min, max) ? undefined : `${path}: ${integerRule(min, max)}, got ${show(value)}`;
+      return isInteger(value, bounds.min, bounds.max)
+        ? undefined
+        : `${path}: ${integerRule(bounds.min, bounds.max)}, got ${show(value)}`;
     },
   };
 }
 
+const ZK = CONFIG.keys.zookeeper.keys;
+const HEALTH = CONFIG.keys.health.keys;
+const SERVICE = CONFIG.keys.service.variants;
+
+function transitionBounds(service: ServiceConfig): Bounds {
+  return service.agent === 'shell' ? SERVICE.shell.keys.hookTimeoutMs : SERVICE.http.keys.requestTimeoutMs;
+}
+
 const RULES: Rule[] = [
   // Ranges. The loader checks these per key already; they are repeated here so that a config
-  // built in code (tests, tools) gets the same protection from validateTiming alone.
-  // ZooKeeper servers clamp sessions to [2, 20] x tickTime; outside 1 s..10 min the value is a typo.
+  // built in code (tests, tools) gets the same protection from validateTiming alone. The bounds
+  // are the declaration's: every duration stays far below 2^31 ms, where Node timers break.
+  range('zookeeper.sessionTimeoutMs', (c) => c.zookeeper.sessionTimeoutMs, ZK.sessionTimeoutMs),
+  range('zookeeper.requestTimeoutMs', (c) => c.zookeeper.requestTimeoutMs, ZK.requestTimeoutMs),
+  range('zookeeper.safetyMarginMs', (c) => c.zookeeper.safetyMarginMs, ZK.safetyMarginMs),
+  range('health.intervalMs', (c) => c.health.intervalMs, HEALTH.intervalMs),
+  range('health.timeoutMs', (c) => c.health.timeoutMs, HEALTH.timeoutMs),
+  range('health.fall', (c) => c.health.fall, HEALTH.fall),
+  range('health.rise', (c) => c.health.rise, HEALTH.rise),
+  range('fencing.timeoutMs', (c) => c.fencing.timeoutMs, CONFIG.keys.fencing.keys.timeoutMs),
   range(
-    'zookeeper.sessionTimeoutMs',
-    (c) => c.zookeeper.sessionTimeoutMs,
-    MIN_SESSION_TIMEOUT_MS,
-    MAX_SESSION_TIMEOUT_MS,
+    'election.priorityGraceMs',
+    (c) => c.election.priorityGraceMs,
+    CONFIG.keys.election.keys.priorityGraceMs,
   ),
-  range('zookeeper.requestTimeoutMs', (c) => c.zookeeper.requestTimeoutMs, 1),
-  range('zookeeper.safetyMarginMs', (c) => c.zookeeper.safetyMarginMs, 0),
-  // A zero interval would spin the health loop; zero timeouts would fail every check or hook.
-  range('health.intervalMs', (c) => c.health.intervalMs, 1),
-  range('health.timeoutMs', (c) => c.health.timeoutMs, 1),
-  // fall/rise count consecutive results; zero would flip the health state on no evidence at all.
-  range('health.fall', (c) => c.health.fall, 1),
-  range('health.rise', (c) => c.health.rise, 1),
-  range('fencing.timeoutMs', (c) => c.fencing.timeoutMs, 1),
-  range('election.priorityGraceMs', (c) => c.election.priorityGraceMs, 0),
-  range('election.backoffMs', (c) => c.election.backoffMs, 0),
+  range('election.backoffMs', (c) => c.election.backoffMs, CONFIG.keys.election.keys.backoffMs),
   {
     range: true,
     inputs: (c) => ['service.agent', transitionTimeoutKey(c.service)],
     check: (c) => {
       const value = transitionTimeoutMs(c.service);
-      return isInteger(value, 1)
+      const { min, max } = transitionBounds(c.service);
+      return isInteger(value, min, max)
         ? undefined
-        : `${transitionTimeoutKey(c.service)}: ${integerRule(1)}, got ${show(value)}`;
+        : `${transitionTimeoutKey(c.service)}: ${integerRule(min, max)}, got ${show(value)}`;
     },
   },
 

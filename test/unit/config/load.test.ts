@@ -16,9 +16,20 @@ const BASE = {
   node: { id: 'nn1', port: 8020 },
   zookeeper: { connect: 'zk1:2181' },
   service: { agent: 'shell', toActive: 'promote', toStandby: 'demote', check: 'probe' },
+  // The shell agent has no graceful fencing, the default, so a shell config names its methods.
+  fencing: { methods: [{ shell: 'fence' }] },
 };
 
 type Plain = Record<string, unknown>;
+
+/** BASE's service as the http agent, which has graceful fencing (so fencing may default). */
+const HTTP_SERVICE = {
+  agent: 'http',
+  url: 'http://127.0.0.1:8008',
+  toActive: undefined,
+  toStandby: undefined,
+  check: undefined,
+};
 
 /** BASE with `patch` merged in; an `undefined` in the patch removes the key. */
 function withPatch(patch: Plain, base: Plain = BASE): Plain {
@@ -83,7 +94,7 @@ describe('parseConfig defaults', () => {
         check: 'probe',
         hookTimeoutMs: 5000,
       },
-      fencing: { methods: [{ kind: 'graceful' }], timeoutMs: 30000 },
+      fencing: { methods: [{ kind: 'shell', command: 'fence' }], timeoutMs: 30000 },
       election: { priorityGraceMs: 3000, backoffMs: 5000 },
       control: { listen: '127.0.0.1:9779' },
       log: { level: 'info', format: 'json' },
@@ -108,8 +119,10 @@ describe('parseConfig defaults', () => {
   });
 
   it('takes sections whose lines are all commented out (null) as empty', () => {
-    const cfg = parseConfig(`${stringify(BASE)}health:\nfencing:\ncontrol:\nlog:\n`, SRC, OPTS);
+    const base = withPatch({ service: HTTP_SERVICE, fencing: undefined });
+    const cfg = parseConfig(`${stringify(base)}health:\nfencing:\ncontrol:\nlog:\n`, SRC, OPTS);
     expect(cfg.health.fall).toBe(3);
+    expect(cfg.fencing.methods).toEqual([{ kind: 'graceful' }]);
     expect(cfg.control.listen).toBe('127.0.0.1:9779');
   });
 
@@ -162,6 +175,7 @@ describe('parseConfig defaults', () => {
 
   it('reads every fencing method form', () => {
     const cfg = parse({
+      service: HTTP_SERVICE,
       fencing: {
         methods: [
           'graceful',
@@ -184,8 +198,9 @@ describe('parseConfig defaults', () => {
   });
 
   it('takes `- ssh:` and `- graceful:` (null options) as the plain forms', () => {
+    const base = withPatch({ service: HTTP_SERVICE, fencing: undefined });
     const cfg = parseConfig(
-      `${stringify(BASE)}fencing:\n  methods:\n    - graceful:\n    - ssh:\n`,
+      `${stringify(base)}fencing:\n  methods:\n    - graceful:\n    - ssh:\n`,
       SRC,
       OPTS,
     );
@@ -217,13 +232,13 @@ describe('parseConfig defaults', () => {
 describe('parseConfig errors', () => {
   it('names the key and the bad value', () => {
     expect(problem({ health: { fall: 'three' } })).toBe(
-      'config ns1.yaml: health.fall: must be an integer >= 1, got "three"',
+      'config ns1.yaml: health.fall: must be an integer from 1 to 100, got "three"',
     );
     expect(problem({ health: { fall: 0 } })).toBe(
-      'config ns1.yaml: health.fall: must be an integer >= 1, got 0',
+      'config ns1.yaml: health.fall: must be an integer from 1 to 100, got 0',
     );
     expect(problem({ health: { rise: 1.5 } })).toBe(
-      'config ns1.yaml: health.rise: must be an integer >= 1, got 1.5',
+      'config ns1.yaml: health.rise: must be an integer from 1 to 100, got 1.5',
     );
     expect(problem({ node: { port: 70000 } })).toBe(
       'config ns1.yaml: node.port: must be an integer from 1 to 65535, got 70000',
@@ -484,7 +499,7 @@ describe('parseConfig errors', () => {
     );
   });
 
-  it('reports every problem at once, in file order', () => {
+  it('reports every problem at once, in the order of the reference (docs/config.md)', () => {
     expect(
       problems({
         cluster: 'NS 1',
@@ -498,9 +513,9 @@ describe('parseConfig errors', () => {
       'config ns1.yaml: cluster: must match [a-z0-9][a-z0-9_-]{0,62} (lower-case letters, digits, "_" and "-"; at most 63 characters), got "NS 1"',
       'config ns1.yaml: unknown key "node.colour"',
       'config ns1.yaml: node.port: must be an integer from 1 to 65535, got 0',
-      'config ns1.yaml: zookeeper.sessionTimeoutMs: must be an integer from 1000 to 600000, got "ten seconds"',
       'config ns1.yaml: zookeeper.connect: must be host:port[,host:port...][/chroot], got "zk1" ("zk1" is not host:port)',
-      'config ns1.yaml: health.fall: must be an integer >= 1, got "three"',
+      'config ns1.yaml: zookeeper.sessionTimeoutMs: must be an integer from 1000 to 600000, got "ten seconds"',
+      'config ns1.yaml: health.fall: must be an integer from 1 to 100, got "three"',
       'config ns1.yaml: health.check.tcp: must be host:port, got "x"',
       'config ns1.yaml: service.agent: "redis" is not available in this version (available: shell, http)',
       'config ns1.yaml: log.format: must be one of json, pretty, got "xml"',
@@ -510,7 +525,7 @@ describe('parseConfig errors', () => {
   it('does not report a timing rule on top of a bad value it depends on', () => {
     // fall: "three" would otherwise fall back to 3 and trip the timeoutMs rule as well.
     expect(problems({ health: { timeoutMs: 3000, fall: 'three' } })).toEqual([
-      'config ns1.yaml: health.fall: must be an integer >= 1, got "three"',
+      'config ns1.yaml: health.fall: must be an integer from 1 to 100, got "three"',
     ]);
   });
 
@@ -534,10 +549,10 @@ describe('parseConfig YAML errors', () => {
 
   it('rejects duplicate keys, several documents and unresolved tags', () => {
     expect(problem('cluster: ns1\ncluster: ns2\n')).toBe(
-      'config ns1.yaml: line 2, column 1: invalid YAML: Map keys must be unique',
+      'config ns1.yaml: line 2, column 1: invalid YAML: duplicate key "cluster" (first at line 1, column 1); a key may appear once per mapping',
     );
     expect(problem('cluster: a\n---\ncluster: b\n')).toBe(
-      'config ns1.yaml: line 2, column 1: invalid YAML: Source contains multiple documents; please use YAML.parseAllDocuments()',
+      'config ns1.yaml: line 2, column 1: invalid YAML: a second YAML document starts here; a config file holds exactly one',
     );
     expect(problem('cluster: !secret ns1\n')).toBe(
       'config ns1.yaml: line 1, column 10: invalid YAML: Unresolved tag: !secret',
@@ -559,29 +574,31 @@ describe('loadConfig', () => {
   });
 
   it('loads the minimal fixture with defaults', async () => {
-    const cfg = await loadConfig(join(repo, 'test/fixtures/config/minimal.yaml'), OPTS);
+    const cfg = await loadConfig(join(repo, 'test/unit/config/fixtures/minimal.yaml'), OPTS);
     expect(cfg).toEqual(parse());
   });
 
   it('names the path and the OS error when the file cannot be read', async () => {
-    const path = join(repo, 'test/fixtures/config/no-such-file.yaml');
+    const path = join(repo, 'test/unit/config/fixtures/no-such-file.yaml');
     const err = await loadConfig(path).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toBe(
       `config ${path}: cannot read the file: ENOENT: no such file or directory, open '${path}'`,
     );
-    const dir = join(repo, 'test/fixtures/config');
-    await expect(loadConfig(dir)).rejects.toThrow(`config ${dir}: cannot read the file: EISDIR`);
+    const dir = join(repo, 'test/unit/config/fixtures');
+    await expect(loadConfig(dir)).rejects.toThrow(
+      `config ${dir}: is a directory, not a regular file; give the path of a YAML file`,
+    );
   });
 
   it('prefixes every problem with the path it was given', async () => {
-    const path = join(repo, 'test/fixtures/config/invalid.yaml');
+    const path = join(repo, 'test/unit/config/fixtures/invalid.yaml');
     const err = (await loadConfig(path).catch((e: unknown) => e)) as InvalidConfigError;
     expect(err.source).toBe(path);
     expect(err.problems).toEqual([
       `config ${path}: cluster: must match [a-z0-9][a-z0-9_-]{0,62} (lower-case letters, digits, "_" and "-"; at most 63 characters), got "NS1"`,
       `config ${path}: unknown key "zookeeper.sesionTimeoutMs" (did you mean "zookeeper.sessionTimeoutMs"?)`,
-      `config ${path}: health.fall: must be an integer >= 1, got "three"`,
+      `config ${path}: health.fall: must be an integer from 1 to 100, got "three"`,
     ]);
   });
 });

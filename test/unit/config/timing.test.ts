@@ -4,6 +4,7 @@ import { InvalidConfigError, parseConfig } from '../../../src/config/load.js';
 import {
   detectionTimeMs,
   leaseBudgetMs,
+  relayAllowanceMs,
   transitionTimeoutMs,
   validateTiming,
   worstCaseFailoverMs,
@@ -15,6 +16,8 @@ const BASE = {
   node: { id: 'nn1', port: 8020 },
   zookeeper: { connect: 'zk1:2181' },
   service: { agent: 'shell', toActive: 'promote', toStandby: 'demote', check: 'probe' },
+  // The shell agent has no graceful fencing, the default, so a shell config names its methods.
+  fencing: { methods: [{ shell: 'fence' }] },
 };
 
 function config(sections: Record<string, Record<string, unknown>> = {}): HafcConfig {
@@ -95,11 +98,11 @@ describe('timing rules at load', () => {
       'config ns1.yaml: zookeeper.sessionTimeoutMs: must be an integer from 1000 to 600000, got 600001',
     ]);
     expect(loadProblems({ health: { intervalMs: 0, rise: 0 } })).toEqual([
-      'config ns1.yaml: health.intervalMs: must be an integer >= 1, got 0',
-      'config ns1.yaml: health.rise: must be an integer >= 1, got 0',
+      'config ns1.yaml: health.intervalMs: must be an integer from 1 to 600000, got 0',
+      'config ns1.yaml: health.rise: must be an integer from 1 to 100, got 0',
     ]);
     expect(loadProblems({ zookeeper: { safetyMarginMs: -1 } })).toEqual([
-      'config ns1.yaml: zookeeper.safetyMarginMs: must be an integer >= 0, got -1',
+      'config ns1.yaml: zookeeper.safetyMarginMs: must be an integer from 0 to 600000, got -1',
     ]);
   });
 });
@@ -127,7 +130,7 @@ describe('validateTiming on a config built in code', () => {
           if (c.service.agent === 'shell') c.service.hookTimeoutMs = 0;
         }),
       ),
-    ).toEqual(['service.hookTimeoutMs: must be an integer >= 1, got 0']);
+    ).toEqual(['service.hookTimeoutMs: must be an integer from 1 to 600000, got 0']);
   });
 
   it('skips the relations that read a value out of range', () => {
@@ -141,17 +144,36 @@ describe('validateTiming on a config built in code', () => {
       ),
     ).toEqual([
       'zookeeper.sessionTimeoutMs: must be an integer from 1000 to 600000, got 500',
-      'health.fall: must be an integer >= 1, got 0',
+      'health.fall: must be an integer from 1 to 100, got 0',
     ]);
   });
 });
 
 describe('derived timings', () => {
   it('computes detection, lease budget and worst-case failover', () => {
-    const cfg = config({ fencing: { methods: ['graceful', { shell: 'fence' }] } });
+    const cfg = config({ fencing: { methods: ['ssh', { shell: 'fence' }] } });
     expect(detectionTimeMs(cfg)).toBe(3000);
     expect(transitionTimeoutMs(cfg.service)).toBe(5000);
     expect(leaseBudgetMs(cfg)).toBe(10000 - 1000 - 5000);
     expect(worstCaseFailoverMs(cfg)).toBe(3000 + 10000 + 2 * 30000 + 5000);
+  });
+});
+
+describe('the summary check-config prints', () => {
+  it('states the lease formula and what the agent subtracts at runtime', async () => {
+    const { summarize } = await import('../../../src/cli/check-config.js');
+    expect(relayAllowanceMs(2000)).toBe(1000);
+    expect(relayAllowanceMs(3001)).toBe(1501);
+    expect(
+      summarize(config({ zookeeper: { sessionTimeoutMs: 20000 } }))
+        .split('\n')
+        .slice(2, 4),
+    ).toEqual([
+      'detection 3000 ms (every 1000 ms x fall 3), lease budget 13000 ms (session 20000 - margin 2000 - to-standby 5000),',
+      'less the ZooKeeper relay allowance at runtime (tickTime/2: 1000 ms for the default tickTime 2000), and with the session timeout the servers negotiate in place of 20000;',
+    ]);
+    expect(summarize(config({ zookeeper: { onConnectionLoss: 'hold' } })).split('\n')[2]).toBe(
+      'detection 3000 ms (every 1000 ms x fall 3), no lease budget (onConnectionLoss: hold, the service fences itself),',
+    );
   });
 });
