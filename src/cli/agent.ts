@@ -6,6 +6,7 @@ import { createAgent } from '../../agents/index.js';
 import { systemClock } from '../clock.js';
 import type { HafcConfig } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
+import { preflight } from '../config/preflight.js';
 import { Controller } from '../controller/controller.js';
 import { errorMessage, HafcError } from '../errors.js';
 import { Fencer } from '../fencing/fencer.js';
@@ -59,6 +60,13 @@ export async function runAgent(configFile: string): Promise<number> {
     cfg = await loadConfig(configFile);
   } catch (err) {
     stderrSink().write(`hafc agent: ${errorMessage(err)}\n`, () => {});
+    return ExitCode.USAGE;
+  }
+  // What the file names must exist here (hook programs, credentials, token): an agent that could
+  // not run its to-standby hook must not start, let alone become active.
+  const missing = await preflight(cfg);
+  if (missing.length > 0) {
+    stderrSink().write(missing.map((p) => `hafc agent: config ${configFile}: ${p}\n`).join(''), () => {});
     return ExitCode.USAGE;
   }
   const logger = loggerFor(cfg);
