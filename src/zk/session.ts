@@ -397,6 +397,13 @@ class Session implements ZkSession {
       c.connectionManager.on('state', (st: number) => {
         if (st === CM_CONNECTING) this.connectStartedAt = this.clock.now();
       });
+      // The patched library drops a connection whose server sent a malformed frame; say so, or
+      // it reads like any network flap.
+      c.connectionManager.on('protocolError', (err: unknown) => {
+        guarded(this.log, 'protocolError', () =>
+          this.log.warn('dropped a ZooKeeper connection: malformed reply', { error: errorMessage(err) }),
+        );
+      });
 
       // In parallel: a server name that does not resolve should be named as such, not read like
       // any other unreachable server.
