@@ -9,6 +9,10 @@ declare -A NEED=(
   [openjdk-17-jre-headless]=/usr/bin/java
   [iproute2]=/usr/sbin/ip
   [procps]=/usr/bin/pgrep
+  # A hook stuck in uninterruptible sleep is made for real on a frozen loop-mounted ext4.
+  [e2fsprogs]=/usr/sbin/mkfs.ext4
+  [util-linux]=/usr/sbin/fsfreeze
+  [mount]=/usr/bin/mount
 )
 
 missing=()
