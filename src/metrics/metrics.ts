@@ -1,6 +1,8 @@
 /**
- * What the controller reports. The controller depends on this interface only; the prom-client
- * implementation (and the HTTP endpoint serving it) plug in from the CLI composition root.
+ * What the controller reports. The controller depends on this interface only. No exporter exists
+ * yet (prom-client and the HTTP listener are the operations work still to come), so `noMetrics`
+ * is the only implementation today; each method is called where the event happens, so an
+ * exporter plugs in from the CLI composition root without touching the controller.
  */
 export interface Metrics {
   role(role: 'active' | 'standby' | 'neutral' | 'init'): void;
@@ -10,8 +12,6 @@ export interface Metrics {
   fencingAttempt(method: string, result: 'ok' | 'failed', durationMs: number): void;
   lockAcquired(): void;
   epoch(epoch: bigint): void;
-  zkState(state: string): void;
-  sessionLost(): void;
 }
 
 export const noMetrics: Metrics = {
@@ -22,6 +22,4 @@ export const noMetrics: Metrics = {
   fencingAttempt: () => {},
   lockAcquired: () => {},
   epoch: () => {},
-  zkState: () => {},
-  sessionLost: () => {},
 };
