@@ -1,14 +1,14 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAgent } from '../../../agents/index.js';
 import { ShellAgent } from '../../../agents/shell.js';
 import type { ShellServiceConfig } from '../../../src/config/types.js';
 import { ConfigError, HookFailedError, HookTimeoutError } from '../../../src/errors.js';
 import { createLogger, silentLogger, type LogFields } from '../../../src/log.js';
 import type { HookContext, ServiceAgent } from '../../../src/service/agent.js';
-import { FrozenFs } from '../../fixtures/hooks/frozen-fs.js';
+import { frozenFsForSuite } from '../../fixtures/hooks/frozen-fs.js';
 import { hook, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
 import { waitFor } from '../../../harness/wait.js';
 
@@ -102,24 +102,16 @@ describe('ShellAgent transitions', () => {
 });
 
 describe('ShellAgent with a hook that SIGKILL cannot end (write to a frozen filesystem)', () => {
-  let frozen: FrozenFs;
-  beforeAll(() => {
-    frozen = FrozenFs.create();
-  });
-  // Also after a run that never came back, where the test's own finally never runs.
-  afterEach(() => frozen?.thaw());
-  afterAll(async () => {
-    await frozen?.destroy();
-  });
+  const fixture = frozenFsForSuite();
 
   it('a toStandby hook that SIGKILL cannot end: rejects and says so, logging pid and state', async () => {
-    const a = agent({ toStandby: [hook('write-to.sh'), join(frozen.dir, 'f')], hookTimeoutMs: 200 });
-    frozen.freeze();
+    const a = agent({ toStandby: [hook('write-to.sh'), join(fixture.current.dir, 'f')], hookTimeoutMs: 200 });
+    fixture.current.freeze();
     let err: unknown;
     try {
       err = await a.toStandby({ ...ctx, role: 'standby' }, never).catch((e: unknown) => e);
     } finally {
-      frozen.thaw();
+      fixture.current.thaw();
     }
     expect(err).toBeInstanceOf(HookTimeoutError);
     expect((err as Error).message).toMatch(

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HookFailedError, HookTimeoutError } from '../../../src/errors.js';
 import {
   assertSucceeded,
@@ -13,7 +13,7 @@ import {
   type RunOptions,
 } from '../../../src/exec/run.js';
 import { FakeClock } from '../../support/fake-clock.js';
-import { FrozenFs } from '../../fixtures/hooks/frozen-fs.js';
+import { frozenFsForSuite } from '../../fixtures/hooks/frozen-fs.js';
 import { hook, isGone, procState, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
 import { waitFor } from '../../../harness/wait.js';
 
@@ -260,20 +260,12 @@ describe('runCommand: time comes from the Clock', () => {
  */
 // A runner that waits for the exit would hang here: fail in seconds, and afterAll still thaws.
 describe('runCommand: a hook that SIGKILL cannot end', { timeout: 10_000 }, () => {
-  let frozen: FrozenFs;
-  beforeAll(() => {
-    frozen = FrozenFs.create();
-  });
-  // Normally thawed by runFrozen already; this one covers a run that never came back.
-  afterEach(() => frozen?.thaw());
-  afterAll(async () => {
-    await frozen?.destroy();
-  });
+  const fixture = frozenFsForSuite();
 
   /** Runs `write-to.sh` on the frozen filesystem; thaws in all cases, then waits for it to die. */
   async function runFrozen(opts: Omit<RunOptions, 'timeoutMs'> & { timeoutMs?: number }) {
-    const file = join(frozen.dir, 'blocked');
-    frozen.freeze();
+    const file = join(fixture.current.dir, 'blocked');
+    fixture.current.freeze();
     let r: CommandResult | undefined;
     try {
       r = await runCommand([hook('write-to.sh'), file], { timeoutMs: 30_000, ...opts });
@@ -282,7 +274,7 @@ describe('runCommand: a hook that SIGKILL cannot end', { timeout: 10_000 }, () =
       expect(isGone(r.pid!)).toBe(false);
       return { r, cmd: `${hook('write-to.sh')} ${file}` };
     } finally {
-      frozen.thaw();
+      fixture.current.thaw();
       const pid = r?.pid;
       if (pid !== undefined) {
         await waitFor(`the abandoned hook (pid ${pid}) to die once thawed`, () => isGone(pid), {

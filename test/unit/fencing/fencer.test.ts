@@ -8,7 +8,7 @@ import type { FenceMethodConfig } from '../../../src/config/types.js';
 import { terminationBoundMs } from '../../../src/exec/run.js';
 import { Fencer, attemptBoundMs, type FenceOutcome } from '../../../src/fencing/fencer.js';
 import { FakeClock } from '../../support/fake-clock.js';
-import { FrozenFs } from '../../fixtures/hooks/frozen-fs.js';
+import { frozenFsForSuite } from '../../fixtures/hooks/frozen-fs.js';
 import { createLogger, silentLogger, type LogFields } from '../../../src/log.js';
 import type { FenceTarget, HookContext, ServiceAgent } from '../../../src/service/agent.js';
 import { hook, isGone, strayFixtureProcesses } from '../../fixtures/hooks/paths.js';
@@ -371,28 +371,24 @@ describe('Fencer', () => {
 });
 
 describe('Fencer with a fencing script that SIGKILL cannot end (write to a frozen filesystem)', () => {
-  let frozen: FrozenFs;
-  beforeAll(() => {
-    frozen = FrozenFs.create();
-  });
-  afterEach(() => frozen?.thaw());
-  afterAll(async () => {
-    await frozen?.destroy();
-  });
+  const fixture = frozenFsForSuite();
 
   it("the runner's report arrives within the attempt's bound, and the next method runs", async () => {
     const fencer = new Fencer(
-      [{ kind: 'shell', command: [hook('write-to.sh'), join(frozen.dir, 'f')] }, shellMethod('next', 0)],
+      [
+        { kind: 'shell', command: [hook('write-to.sh'), join(fixture.current.dir, 'f')] },
+        shellMethod('next', 0),
+      ],
       300,
       shellAgent,
       silentLogger,
     );
-    frozen.freeze();
+    fixture.current.freeze();
     let out: FenceOutcome;
     try {
       out = await fencer.fence(target, ctx);
     } finally {
-      frozen.thaw();
+      fixture.current.thaw();
     }
     expect(out).toMatchObject({ ok: true, method: 'shell' });
     const stuck = out.attempts[0]!;

@@ -23,7 +23,7 @@ import { waitFor } from '../../../harness/wait.js';
 import { HttpAgent } from '../../../agents/http.js';
 import { ShellAgent } from '../../../agents/shell.js';
 import { FakeClock } from '../../support/fake-clock.js';
-import { FrozenFs } from '../../fixtures/hooks/frozen-fs.js';
+import { frozenFsForSuite } from '../../fixtures/hooks/frozen-fs.js';
 import { startServer, startServerOnBlockedPort, text } from '../agents/http-server.js';
 
 const ctx = (): HookContext => ({
@@ -399,19 +399,11 @@ describe('command check', () => {
 });
 
 describe('command check stuck where SIGKILL cannot reach it (a write to a frozen filesystem)', () => {
-  let frozen: FrozenFs;
-  beforeAll(() => {
-    frozen = FrozenFs.create();
-  });
-  // Also after a run that never came back, where the test's own finally never runs.
-  afterEach(() => frozen?.thaw());
-  afterAll(async () => {
-    await frozen?.destroy();
-  });
+  const fixture = frozenFsForSuite();
 
   it('says so, names the command, and does not hang', async () => {
-    const file = join(frozen.dir, 'probe');
-    frozen.freeze();
+    const file = join(fixture.current.dir, 'probe');
+    fixture.current.freeze();
     try {
       const started = performance.now();
       const err = await outcome(make({ kind: 'command', command: ['touch', file] }), abortAfter(300));
@@ -424,7 +416,7 @@ describe('command check stuck where SIGKILL cannot reach it (a write to a frozen
       // 300 ms to the abort, then the runner's 1 s abandon grace.
       expect(performance.now() - started).toBeLessThan(3000);
     } finally {
-      frozen.thaw();
+      fixture.current.thaw();
     }
   });
 });
