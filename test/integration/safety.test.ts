@@ -108,7 +108,13 @@ describe('safety with real agents', () => {
           // ZKFC's documented self-fencing for storage that fences itself: it proves nothing here.
           fencingMethods: () => ['- shell: "true"'],
         });
-        const { active, standby } = await cluster.settled();
+        let { active, standby } = await cluster.settled();
+        if (active.id !== 'nn1') {
+          // nn2 won the start-up race before nn1 published itself: hand over cleanly.
+          await active.agent!.stop();
+          cluster.startAgent(active.id);
+          ({ active, standby } = await cluster.settled());
+        }
         expect(active.id).toBe('nn1');
         const t0 = resource.now();
         zk.isolate(2, true);
