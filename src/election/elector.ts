@@ -137,6 +137,7 @@ interface SeenHolder {
 }
 
 const RETRY_MS = 1000;
+const MAX_MEMBER_WARNINGS = 10;
 const NOT_INITIALISED_RECHECK_MS = 5000;
 const LEASE_EXPIRED = 'ZooKeeper lease expired (no quorum-confirmed reply in time)';
 /** Codes after which retrying the same write cannot succeed. */
@@ -791,7 +792,17 @@ export class Elector {
 
   private async higherPriorityCandidate(store: ElectionStore): Promise<MemberRecord | null> {
     const { members, problems } = await store.listMembers();
-    for (const p of problems) this.log.warn('ignoring a member znode', { problem: p });
+    // New problems only (the store reports each znode once); a flood is summarised, not printed.
+    for (const p of problems.slice(0, MAX_MEMBER_WARNINGS))
+      this.log.warn('ignoring a member znode', { problem: p });
+    if (problems.length > MAX_MEMBER_WARNINGS) {
+      this.log.warn(
+        `ignoring ${problems.length - MAX_MEMBER_WARNINGS} more member znodes that are not live agents`,
+        {
+          example: problems[MAX_MEMBER_WARNINGS],
+        },
+      );
+    }
     const mine = this.opts.node.priority;
     let best: MemberRecord | null = null;
     for (const m of members) {
