@@ -101,12 +101,9 @@ describe('failover with real agents on a real ZooKeeper', () => {
     measurements.cleanStop = failoverMs(resource, other.id, t0);
     expect((await first.service.role()).role).toBe('standby');
     // A breadcrumb marked by a cleanly demoted node: nothing to fence.
-    expect(
-      other.agent!.find((l) =>
-        String(l.reason ?? '').includes(`previous active ${first.id} stood down cleanly`),
-      ),
-      cluster.describe(),
-    ).toBeDefined();
+    await other.agent!.waitForLog('its activation after a clean stand-down', (l) =>
+      String(l.reason ?? '').includes(`previous active ${first.id} stood down cleanly`),
+    );
     expect(
       other.agent!.find((l) => l.msg === 'fencing the previous active'),
       cluster.describe(),

@@ -151,11 +151,9 @@ describe('safety with real agents', () => {
       await cluster.waitForActive(20_000, active.id);
       expect(resource.holder()?.node).toBe(standby.id);
       // It stood down cleanly, so the new active did not need to fence it.
-      expect(
-        standby.agent!.find((l) =>
-          String(l.reason ?? '').includes(`previous active ${active.id} stood down cleanly`),
-        ),
-      ).toBeDefined();
+      await standby.agent!.waitForLog('its activation after a clean stand-down', (l) =>
+        String(l.reason ?? '').includes(`previous active ${active.id} stood down cleanly`),
+      );
       await active.service.setHealthy(true);
       await active.agent!.waitForRole('standby', 20_000);
       const failures = active
