@@ -27,7 +27,7 @@ function lease(cfg: HafcConfig): string[] {
   return [
     `lease budget ${leaseBudgetMs(cfg)} ms (session ${zk.sessionTimeoutMs} - margin ${zk.safetyMarginMs} - ` +
       `to-standby ${transitionTimeoutMs(cfg.service)}),`,
-    `less the ZooKeeper relay allowance at runtime (tickTime/2: ${relay} ms for the default tickTime ` +
+    `less the ZooKeeper relay allowance at runtime (tickTime/2 + slack: ${relay} ms for the default tickTime ` +
       `${DEFAULT_TICK_TIME_MS}), and with the session timeout the servers negotiate in place of ${zk.sessionTimeoutMs};`,
   ];
 }

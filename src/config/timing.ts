@@ -17,10 +17,13 @@ export const DEFAULT_TICK_TIME_MS = 2000;
 /**
  * What the agent subtracts from the lease at runtime, besides the configured margin: a session
  * touch reaching a follower is relayed to the leader only with the follower's next ping, sent
- * every tickTime/2, so the leader may see the session that much older than the agent does.
+ * every tickTime/2, so the leader may see the session that much older than the agent does; plus
+ * slack for a late ping. The same figure as zk/session.ts relayAllowanceFromMinSessionMs() for a
+ * server whose minSessionTimeout is 2 x tickTime (a unit test pins the two together).
  */
 export function relayAllowanceMs(tickTimeMs: number): number {
-  return Math.ceil(tickTimeMs / 2);
+  const halfTick = tickTimeMs / 2;
+  return Math.round(halfTick + Math.max(25, halfTick / 4));
 }
 
 /** Longest time the to-standby (and to-active) transition of the local service may take. */

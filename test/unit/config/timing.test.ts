@@ -162,18 +162,29 @@ describe('derived timings', () => {
 describe('the summary check-config prints', () => {
   it('states the lease formula and what the agent subtracts at runtime', async () => {
     const { summarize } = await import('../../../src/cli/check-config.js');
-    expect(relayAllowanceMs(2000)).toBe(1000);
-    expect(relayAllowanceMs(3001)).toBe(1501);
+    expect(relayAllowanceMs(2000)).toBe(1250);
+    expect(relayAllowanceMs(3001)).toBe(1876);
     expect(
       summarize(config({ zookeeper: { sessionTimeoutMs: 20000 } }))
         .split('\n')
         .slice(2, 4),
     ).toEqual([
       'detection 3000 ms (every 1000 ms x fall 3), lease budget 13000 ms (session 20000 - margin 2000 - to-standby 5000),',
-      'less the ZooKeeper relay allowance at runtime (tickTime/2: 1000 ms for the default tickTime 2000), and with the session timeout the servers negotiate in place of 20000;',
+      'less the ZooKeeper relay allowance at runtime (tickTime/2 + slack: 1250 ms for the default tickTime 2000), and with the session timeout the servers negotiate in place of 20000;',
     ]);
     expect(summarize(config({ zookeeper: { onConnectionLoss: 'hold' } })).split('\n')[2]).toBe(
       'detection 3000 ms (every 1000 ms x fall 3), no lease budget (onConnectionLoss: hold, the service fences itself),',
     );
+  });
+});
+
+describe('relay allowance', () => {
+  it('is the figure the session layer derives from a minSessionTimeout of 2 x tickTime', async () => {
+    const { relayAllowanceMs } = await import('../../../src/config/timing.js');
+    const { relayAllowanceFromMinSessionMs } = await import('../../../src/zk/session.js');
+    for (const tick of [100, 200, 500, 1000, 2000, 3000, 10_000]) {
+      expect(relayAllowanceMs(tick)).toBe(relayAllowanceFromMinSessionMs(2 * tick));
+    }
+    expect(relayAllowanceMs(2000)).toBe(1250);
   });
 });
