@@ -14,6 +14,7 @@ import type { FenceTarget, HookContext, ServiceAgent, ServiceRole } from '../src
 export class HttpAgent implements ServiceAgent {
   readonly kind = 'http';
   readonly toStandbyTimeoutMs: number;
+  readonly controlPort: number;
   /** What check() asks, for health messages (see DescribesCheck in src/health/checks.ts). */
   readonly checkTarget: string;
   private readonly base: string;
@@ -39,6 +40,8 @@ export class HttpAgent implements ServiceAgent {
       );
     }
     this.protocol = parsed.protocol;
+    const port = Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80));
+    this.controlPort = port;
   }
 
   async toActive(ctx: HookContext, signal: AbortSignal): Promise<void> {
@@ -90,7 +93,9 @@ export class HttpAgent implements ServiceAgent {
    * request at an arbitrary path or host.
    */
   async fenceGraceful(target: FenceTarget, ctx: HookContext, signal: AbortSignal): Promise<void> {
-    const url = `${this.protocol}//${targetHostPort(target)}${this.cfg.rolePath}`;
+    // The old active's control API: its recorded control port, else its service address.
+    const port = target.controlPort ?? target.port;
+    const url = `${this.protocol}//${targetHostPort({ ...target, port })}${this.cfg.rolePath}`;
     await this.postRole(
       url,
       'standby',

@@ -125,7 +125,7 @@ export class Controller {
     const fencing = c.fencing.methods.length * (c.fencing.timeoutMs + AGENT_CALL_SLACK_MS);
     this.elector = new Elector({
       cluster: c.cluster,
-      node: { ...c.node, control: c.control.listen },
+      node: { ...c.node, control: c.control.listen, controlPort: deps.agent.controlPort },
       connect: deps.connect,
       policy: POLICIES[c.zookeeper.onConnectionLoss],
       safetyMarginMs: c.zookeeper.safetyMarginMs,

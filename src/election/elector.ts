@@ -55,6 +55,8 @@ export interface ElectorNode {
   priority: number;
   noFailover: boolean;
   control: string;
+  /** Recorded in the breadcrumb for peers' graceful fencing (ServiceAgent.controlPort). */
+  controlPort?: number;
 }
 
 export interface ElectorOptions {
@@ -940,6 +942,7 @@ export class Elector {
           port: r.port,
           address: `${r.host}:${r.port}`,
           epoch: BigInt(r.epoch),
+          ...(r.controlPort !== undefined ? { controlPort: r.controlPort } : {}),
         });
       }
       return { targets };
@@ -1202,6 +1205,7 @@ export class Elector {
       epoch: epoch.toString(),
       writtenAt: new Date().toISOString(),
       session: c.sessionId,
+      ...(this.opts.node.controlPort !== undefined ? { controlPort: this.opts.node.controlPort } : {}),
     };
   }
 

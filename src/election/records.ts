@@ -41,6 +41,8 @@ export interface BreadcrumbRecord extends NodeIdentity {
   writtenAt: string;
   /** The writer's session id: a breadcrumb is "ours" only if it names one of our sessions. */
   session?: string;
+  /** The port of the writer's service control API, when not `port` (graceful fencing). */
+  controlPort?: number;
   /** Set by the writer after its service was demoted cleanly: nothing to fence. */
   demoted?: boolean;
   demotedAt?: string;

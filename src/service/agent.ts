@@ -27,6 +27,8 @@ export interface FenceTarget {
   /** host:port */
   address: string;
   epoch: bigint;
+  /** Port of the old active's service control API, when it differs from `port` (http agent). */
+  controlPort?: number;
 }
 
 export interface ServiceAgent {
@@ -41,4 +43,9 @@ export interface ServiceAgent {
   fenceGraceful?(target: FenceTarget, ctx: HookContext, signal: AbortSignal): Promise<void>;
   /** Longest time toStandby may take; the lease model subtracts it from the session timeout. */
   readonly toStandbyTimeoutMs: number;
+  /**
+   * The port a peer's graceful fencing must reach this service's control API on, when that is
+   * not node.port (it travels in the breadcrumb).
+   */
+  readonly controlPort?: number;
 }

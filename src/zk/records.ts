@@ -98,5 +98,8 @@ export function decodeRecord<K extends AnyRecord['kind']>(
   }
   if (r.pid !== undefined && (typeof r.pid !== 'number' || !Number.isInteger(r.pid) || r.pid < 0))
     throw bad('pid');
+  const cp = r.controlPort;
+  if (cp !== undefined && (typeof cp !== 'number' || !Number.isInteger(cp) || cp < 1 || cp > 65535))
+    throw bad('controlPort');
   return r as unknown as Extract<AnyRecord, { kind: K }>;
 }

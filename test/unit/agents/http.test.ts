@@ -189,6 +189,21 @@ describe('HttpAgent fenceGraceful', () => {
     });
   });
 
+  it("uses the old active's recorded control port when its service address is another port", async () => {
+    server.route('POST /role', text(200, 'ok'));
+    const t = { ...target, port: 1, address: '127.0.0.1:1', controlPort: server.port };
+    await agent().fenceGraceful(t, ctx, never);
+    expect(server.received).toHaveLength(1);
+    await expect(agent().fenceGraceful({ ...t, controlPort: 70000 }, ctx, never)).rejects.toThrow(
+      'fencing target "nn1" has an invalid port 70000',
+    );
+  });
+
+  it('reports its own control port (the port of service.url) for peers to fence it by', () => {
+    expect(agent({ url: 'http://127.0.0.1:8008' }).controlPort).toBe(8008);
+    expect(agent({ url: 'https://db.example.com' }).controlPort).toBe(443);
+  });
+
   it('refuses a target whose host would change the URL', async () => {
     for (const host of ['evil.example/x?', 'a@b', '-x', '', 'a b']) {
       await expect(agent().fenceGraceful({ ...target, host, port: 80 }, ctx, never)).rejects.toThrow(

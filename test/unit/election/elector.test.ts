@@ -70,6 +70,7 @@ interface NodeOptions {
   backoffMs?: number;
   priorityGraceMs?: number;
   stepDeadlineMs?: number;
+  controlPort?: number;
 }
 
 type Behaviour = {
@@ -156,6 +157,7 @@ class TestNode {
         priority: opts.priority ?? 1,
         noFailover: opts.noFailover ?? false,
         control: `127.0.0.1:${9000 + n}`,
+        ...(opts.controlPort !== undefined ? { controlPort: opts.controlPort } : {}),
       },
       connect: async () => {
         if (!this.reachable) {
@@ -1434,6 +1436,25 @@ describe('Elector: the breadcrumb is kept true', () => {
     await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE');
     expect(b.cb.fenceOldActive).toHaveBeenCalledTimes(1);
     expect(b.cb.fenceOldActive.mock.calls[0]![0]).toMatchObject({ id: 'a', host: a.host, port: a.port });
+  });
+});
+
+describe('Elector: graceful fencing reaches the control API', () => {
+  it("the breadcrumb carries the active's control port, and its successor's fence target gets it", async () => {
+    const w = world();
+    const a = w.node('a', { controlPort: 8008 });
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'a', controlPort: 8008 });
+    const b = w.node('b');
+    b.start();
+    await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
+    const sA = a.session();
+    a.partition();
+    await w.until('a lost', () => gone(sA));
+    w.server.expire(sA, { notice: false });
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE');
+    expect(b.cb.fenceOldActive.mock.calls[0]![0]).toMatchObject({ id: 'a', port: a.port, controlPort: 8008 });
   });
 });
 
