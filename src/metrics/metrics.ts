@@ -1,6 +1,7 @@
 /**
- * What the controller reports. The controller depends on this interface only; the prom-client
- * implementation (and the HTTP endpoint serving it) plug in from the CLI composition root.
+ * What the controller reports. The controller depends on this interface only. A prom-client
+ * implementation (and the HTTP endpoint serving it) is not built yet: the agent runs with
+ * noMetrics, so nothing is counted.
  */
 export interface Metrics {
   role(role: 'active' | 'standby' | 'neutral' | 'init'): void;
