@@ -1,5 +1,6 @@
 /**
- * Structured logging: one JSON object a line (or a readable line on a TTY / format=pretty).
+ * Structured logging: one JSON object a line (or a readable line with log.format: pretty; the
+ * format is never picked from whether stderr is a terminal).
  * Kept in-house: the whole need is small, and it must never throw on odd field values.
  *
  * Logging must never take the agent down: an active agent that dies on a full disk or a closed

@@ -31,7 +31,7 @@ export function registerAgent(program: Command): void {
 /**
  * The guard's deadlines, from the configured timeouts: a demotion is the to-standby timeout (plus
  * the controller's own margin); a clean stop is the step in flight (a few ZooKeeper requests,
- * fencing being aborted) plus a demotion plus the breadcrumb deletion.
+ * fencing being aborted) plus a demotion plus marking the breadcrumb demoted.
  */
 export function guardLimits(cfg: HafcConfig, toStandbyTimeoutMs: number): GuardLimits {
   const request = cfg.zookeeper.requestTimeoutMs;

@@ -1,4 +1,4 @@
-/** CONTRACT.md section 6. */
+/** Every verb's exit codes (docs/cli.md); 3, 4 and 6 are kept for verbs not built yet. */
 export const ExitCode = {
   OK: 0,
   FAILED: 1,

@@ -2,8 +2,8 @@
  * No failure of the agent process itself may leave its service active unnoticed. This is the
  * one place that decides what a signal or a fatal error does to the running agent:
  *
- * - SIGTERM / SIGINT / SIGQUIT: the clean stop (demote, delete the breadcrumb, close the session
- *   so the standby takes over at once). A second one, a clean stop that fails or that outlives
+ * - SIGTERM / SIGINT / SIGQUIT: the clean stop (demote, mark the breadcrumb demoted, close the
+ *   session so the standby takes over at once). A second one, a clean stop that fails or that outlives
  *   its deadline: an emergency demotion, then exit 1.
  * - SIGHUP (logrotate), SIGUSR2: logged and ignored; by default they would kill the agent without
  *   a demotion. SIGUSR1 likewise, and it never opens the inspector (see inspector-guard.ts).

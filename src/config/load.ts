@@ -1,5 +1,5 @@
 /**
- * Reading a config file (CONTRACT.md section 4): YAML text in, a validated and defaulted
+ * Reading a config file (docs/config.md): YAML text in, a validated and defaulted
  * HafcConfig out, or one ConfigError listing every problem, each prefixed with the file name.
  */
 import { ConfigError } from '../errors.js';

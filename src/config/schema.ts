@@ -1,5 +1,5 @@
 /**
- * hafc's config, declared once (CONTRACT.md section 4): every key with its type, bounds, default
+ * hafc's config, declared once: every key with its type, bounds, default
  * and meaning. types.ts infers HafcConfig from it, read.ts validates with it, and
  * `npm run docs:config` generates docs/config.md and docs/hafc.schema.json from it.
  */

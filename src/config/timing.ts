@@ -1,5 +1,5 @@
 /**
- * Timing rules (CONTRACT.md sections 2 and 4): relations between timeouts that, when broken, let
+ * Timing rules (docs/safety.md, docs/config.md): relations between timeouts that, when broken, let
  * the agent break a safety or liveness promise while every single value looks reasonable.
  */
 import type { HafcConfig, ServiceConfig } from './types.js';
@@ -145,7 +145,7 @@ const RULES: Rule[] = [
 
   // The health checks must notice a failed service sooner than ZooKeeper notices a dead agent;
   // otherwise a sick active (agent alive, service down) keeps the lock longer than a crashed one,
-  // and the liveness bound of CONTRACT.md 2.4 is dominated by the health settings.
+  // and the failover time (docs/safety.md, liveness) is dominated by the health settings.
   {
     inputs: () => ['health.intervalMs', 'health.fall', 'zookeeper.sessionTimeoutMs'],
     check: (c) => {
@@ -172,7 +172,7 @@ const RULES: Rule[] = [
     },
   },
 
-  // CONTRACT.md 2.2: with onConnectionLoss demote, an active node cut off from ZooKeeper must have
+  // The lease (docs/safety.md): with onConnectionLoss demote, an active node cut off from ZooKeeper must have
   // demoted its service before its session can expire and a standby can take the lock. With hold
   // the service's own storage fences (e.g. a NameNode on QJM), so the budget does not apply.
   {

@@ -1,5 +1,5 @@
 /**
- * The validated, defaulted configuration (CONTRACT.md section 4), as the rest of the code reads
+ * The validated, defaulted configuration (docs/config.md), as the rest of the code reads
  * it. HafcConfig is inferred from the declaration in schema.ts, where each key's default,
  * bounds and meaning are; docs/config.md is the readable reference. `load.ts` turns YAML into
  * this or throws a ConfigError naming the key and the value; nothing downstream re-validates.

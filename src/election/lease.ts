@@ -1,5 +1,5 @@
 /**
- * The lease of an active node, and its watchdog (CONTRACT.md section 2.2).
+ * The lease of an active node, and its watchdog (docs/safety.md).
  *
  * Under `onConnectionLoss: demote` the local service may stay active only until
  *   connection.expiryNotBefore - safetyMargin - toStandbyTimeout

@@ -1,5 +1,5 @@
 /**
- * The hook environment contract (CONTRACT.md section 5): the variables a hook is given, and
+ * The hook environment contract (docs/hooks.md): the variables a hook is given, and
  * nothing else. Data read from ZooKeeper reaches a hook only this way, never in a command line.
  */
 import type { FenceTarget, HookContext } from '../service/agent.js';

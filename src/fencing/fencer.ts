@@ -1,12 +1,13 @@
 /**
- * Fence before promote (CONTRACT.md section 2.3): the configured methods are tried in order until
+ * Fence before promote (docs/safety.md): the configured methods are tried in order until
  * one succeeds. Every attempt is bounded (attemptBoundMs: `timeoutMs`, plus for shell and ssh the
  * runner's kill and abandon graces), even when the method ignores its signal or its process
  * cannot be killed, so fencing can delay a promotion but never wedge the controller. Time is read
  * and waited on only through the Clock.
  *
  * `fence()` does not throw for a failed fence: the outcome lists every attempt with its reason,
- * which the controller turns into logs, metrics (per method and result) and `hafc status`.
+ * which the controller turns into logs, its status and the Metrics interface (per method and
+ * result; no metrics exporter is built yet).
  */
 import { systemClock, type Clock } from '../clock.js';
 import type { FenceMethodConfig } from '../config/types.js';

@@ -1,5 +1,5 @@
 /**
- * The health checks a `health.check` config can name (CONTRACT.md section 4): http, tcp,
+ * The health checks a `health.check` config can name (docs/config.md): http, tcp,
  * command, or the service agent's own check.
  *
  * Contract of a HealthCheck, relied on by HealthMonitor:

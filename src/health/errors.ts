@@ -5,8 +5,9 @@
  * Why two kinds: a service that answers "I am unhealthy" (a 500, a non-zero exit, a refused
  * connection: the host is up and says nothing serves there) is in a known state, while one that
  * does not answer in time may be hung and come back at any moment. Hadoop's HealthMonitor keeps
- * the same split (SERVICE_UNHEALTHY vs SERVICE_NOT_RESPONDING); operators read it in
- * `hafc status` and metrics to tell a crashed service from a stuck one.
+ * the same split (SERVICE_UNHEALTHY vs SERVICE_NOT_RESPONDING); operators read it in the
+ * logs and the member record (and later in status and metrics, not built yet) to tell a crashed
+ * service from a stuck one.
  */
 import { HafcError } from '../errors.js';
 

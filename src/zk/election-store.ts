@@ -1,6 +1,6 @@
 /**
  * The election's store (election/store.ts) on one ZooKeeper session: the lock, breadcrumb and
- * member znodes of one cluster (CONTRACT.md section 3), plus the skeleton `hafc init` creates.
+ * member znodes of one cluster (docs/znodes.md), plus the skeleton `hafc init` creates.
  *
  * Ownership of the lock is decided ONLY by `ephemeralOwner === our sessionId`, never by the
  * record inside it: after a CONNECTION_LOSS during create, a NODE_EXISTS may well be our own node.

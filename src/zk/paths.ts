@@ -1,4 +1,4 @@
-/** The znode layout of CONTRACT.md section 3, in one place. */
+/** The znode layout (docs/znodes.md), in one place. */
 export interface ClusterPaths {
   cluster: string;
   lock: string;

@@ -3,7 +3,8 @@
  *
  * The failover controller's safety rests on one question this module answers at every moment:
  * until when can the server NOT have expired our session (and with it our ephemeral lock)? The
- * library cannot answer it (see ../../../shared/notes/zookeeper-client-pitfalls.md): it has no
+ * library cannot answer it (see the README's section on the client, and the hunks of
+ * patches/node-zookeeper-client+1.1.3.patch): it has no
  * read timeout, rarely reports expiry, and never fails some requests. And a reply as such proves
  * little: a follower cut off from the leader keeps answering reads for up to syncLimit x tickTime
  * while the leader, which alone expires sessions, hears nothing of us. So we keep our own account,
