@@ -1,6 +1,6 @@
 /**
  * The shell service agent: the managed service is driven by operator-supplied hooks
- * (CONTRACT.md section 5). Every hook gets hookEnv() and `hookTimeoutMs`; its output goes to the
+ * (docs/hooks.md). Every hook gets hookEnv() and `hookTimeoutMs`; its output goes to the
  * log, bounded by the runner.
  */
 import { systemClock, type Clock } from '../src/clock.js';
@@ -90,7 +90,10 @@ export class ShellAgent implements ServiceAgent {
       clock: this.clock,
     });
     const ok = r.exitCode === 0 && !r.timedOut && !r.aborted && !r.abandoned;
-    this.logger[ok ? level : 'warn'](`${what} ${ok ? 'succeeded' : 'failed'}`, {
+    // A failing check is the health monitor's news (it logs the state change with the reason);
+    // a failing transition hook is ours.
+    const failLevel = level === 'debug' ? 'debug' : 'warn';
+    this.logger[ok ? level : failLevel](`${what} ${ok ? 'succeeded' : 'failed'}`, {
       command: r.command,
       exitCode: r.exitCode,
       signal: r.signal,

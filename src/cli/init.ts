@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { createAgent } from '../../agents/index.js';
 import { loadConfig } from '../config/load.js';
-import { errorMessage, ZkError } from '../errors.js';
+import { ConfigError, errorMessage, ZkError } from '../errors.js';
 import { PERSISTENT_OWNER, ZkElectionStore } from '../zk/election-store.js';
 import { clusterPaths, type ClusterPaths } from '../zk/paths.js';
 import { decodeRecord } from '../zk/records.js';
@@ -19,7 +19,7 @@ export function registerInit(program: Command): void {
       '--force',
       'delete and recreate an existing cluster (its lock, breadcrumb, members, history); refused while any agent of it runs',
     )
-    .option('--yes', 'confirm --force without asking')
+    .option('--yes', 'confirm --force (required with it: init never prompts)')
     .action(async (opts: { config: string; force?: boolean; yes?: boolean }) => {
       process.exitCode = await runInit(opts.config, !!opts.force, !!opts.yes);
     });
@@ -92,6 +92,12 @@ export async function runInit(configFile: string, force: boolean, yes: boolean):
   let zk;
   try {
     zk = await zkAccess(cfg, logger, agent.toStandbyTimeoutMs);
+  } catch (err) {
+    // An unreadable or malformed credentials file is the config's fault, not ZooKeeper's.
+    process.stderr.write(`hafc init: ${errorMessage(err)}\n`);
+    return err instanceof ConfigError ? ExitCode.USAGE : ExitCode.FAILED;
+  }
+  try {
     session = await zk.open();
   } catch (err) {
     process.stderr.write(

@@ -259,7 +259,7 @@ export class ProcessGuard {
         );
     } else {
       this.log.warn(
-        'skipped: the rest of the clean stop (deleting the breadcrumb, closing the ZooKeeper session); ' +
+        'skipped: the rest of the clean stop (marking the breadcrumb demoted, closing the ZooKeeper session); ' +
           'the standby takes over once the session expires',
       );
     }

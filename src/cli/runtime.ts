@@ -24,7 +24,7 @@ export interface ZkAccess {
   /** A plain session (init and the cluster verbs). */
   open: () => Promise<ZkSession>;
   /** A session for the elector: relay allowance learned from the servers, probes sized for the lease. */
-  connect: () => Promise<ElectionConnection>;
+  connect: (signal: AbortSignal) => Promise<ElectionConnection>;
   acl: Acl[] | undefined;
 }
 
@@ -50,14 +50,15 @@ export async function zkAccess(
   return {
     acl,
     open: () => openSession(base),
-    connect: async () => {
+    connect: async (signal) => {
       // Learned anew for every session: the servers' settings may change in a rolling restart.
       let relayAllowanceMs: number | undefined;
       try {
         const found = await discoverRelayAllowanceMs({
           connect: z.connect,
-          timeoutMs: z.requestTimeoutMs * 2,
+          timeoutMs: z.requestTimeoutMs,
           digestAuth,
+          signal,
         });
         relayAllowanceMs = found.relayAllowanceMs;
         if (relayAllowanceMs !== lastRelay) {
@@ -68,6 +69,7 @@ export async function zkAccess(
           });
         }
       } catch (err) {
+        if (signal.aborted) throw err;
         // Without it, the session assumes the worst the servers' defaults allow (a quarter of it).
         zkLog.warn("could not learn the servers' minSessionTimeout; assuming the largest relay allowance", {
           error: errorMessage(err),
@@ -77,6 +79,7 @@ export async function zkAccess(
         ...base,
         relayAllowanceMs,
         leaseReserveMs: z.onConnectionLoss === 'demote' ? z.safetyMarginMs + toStandbyTimeoutMs : 0,
+        signal,
       });
       return new ZkElectionConnection(s, paths, acl);
     },

@@ -209,7 +209,7 @@ const CONTROL = section(
     listen: string({
       rule: hostPort(0),
       default: DEFAULT_CONTROL_LISTEN,
-      doc: 'Serves /metrics, /healthz, /status, /active and /standby; port 0 takes any free port.',
+      doc: "Address of the agent's HTTP listener (not implemented yet: nothing listens here today); port 0 takes any free port.",
     }),
     tokenFile: string({
       rule: ABSOLUTE_PATH,

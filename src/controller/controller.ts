@@ -53,8 +53,8 @@ export interface ControllerDeps {
   agent: ServiceAgent;
   fencer: Fencer;
   health: HealthMonitor;
-  /** A fresh connection to the coordination service (one ZooKeeper session). */
-  connect: () => Promise<ElectionConnection>;
+  /** A fresh connection to the coordination service (one ZooKeeper session); abort = give up. */
+  connect: (signal: AbortSignal) => Promise<ElectionConnection>;
   agentVersion: string;
   clock: Clock;
   logger: Logger;

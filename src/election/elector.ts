@@ -62,8 +62,11 @@ export interface ElectorNode {
 export interface ElectorOptions {
   cluster: string;
   node: ElectorNode;
-  /** A fresh connection (session) to the coordination service; rejects when unreachable. */
-  connect: () => Promise<ElectionConnection>;
+  /**
+   * A fresh connection (session) to the coordination service; rejects when unreachable, or at
+   * once when `signal` aborts (the agent is stopping).
+   */
+  connect: (signal: AbortSignal) => Promise<ElectionConnection>;
   policy: ConnectionLossPolicy;
   safetyMarginMs: number;
   toStandbyTimeoutMs: number;
@@ -169,6 +172,8 @@ export class Elector {
   private electable = false;
   private electableReason = 'health not known yet';
   private stopped = false;
+  /** Aborts a connection attempt in flight when the agent stops (it may take a session timeout). */
+  private readonly stopping = new AbortController();
   private running: Promise<void> | null = null;
   private readonly mutex = new Mutex();
   private wakeResolve: (() => void) | null = null;
@@ -321,6 +326,7 @@ export class Elector {
     }
     this.stopped = true;
     this.activation?.abort(new Error('agent stopping'));
+    this.stopping.abort(new Error('agent stopping'));
     this.kick();
     await this.running;
     await this.mutex.run(async () => {
@@ -809,7 +815,10 @@ export class Elector {
     const mine = this.opts.node.priority;
     let best: MemberRecord | null = null;
     for (const m of members) {
-      if (m.id === this.opts.node.id || m.noFailover || m.health !== 'HEALTHY') continue;
+      // INITIALIZING too: at a cold start the higher node's first check may not be in yet, and
+      // the grace bounds the wait if it never becomes healthy.
+      if (m.id === this.opts.node.id || m.noFailover) continue;
+      if (m.health !== 'HEALTHY' && m.health !== 'INITIALIZING') continue;
       // One that just failed to activate would take the lock back after its back-off and fail
       // again, forever: it does not get the lock held back for it.
       if (m.activationFailed === true) continue;
@@ -1126,7 +1135,7 @@ export class Elector {
   private async openConnection(): Promise<ElectionConnection | Decision> {
     let c: ElectionConnection;
     try {
-      c = await this.opts.connect();
+      c = await this.opts.connect(this.stopping.signal);
     } catch (err) {
       if (this.state !== 'NEUTRAL' && this.state !== 'ACTIVE')
         this.setState('NEUTRAL', 'ZooKeeper unreachable', null);

@@ -39,6 +39,7 @@
  * has our own timeout; callbacks and watch events are dropped once the session is lost or closed.
  */
 import { lookup } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { EventEmitter } from 'node:events';
@@ -124,7 +125,26 @@ interface ZkLibrary {
   Id: new (scheme: string, id: string) => LibId;
 }
 
-const zk = createRequire(import.meta.url)('node-zookeeper-client') as ZkLibrary;
+const requireLib = createRequire(import.meta.url);
+const zk = requireLib('node-zookeeper-client') as ZkLibrary;
+
+let patchChecked = false;
+
+/**
+ * The library as published crashes the process on some server replies (see the patch): running
+ * it unpatched (an install with --ignore-scripts, a copied node_modules) must be refused, loudly.
+ */
+function assertPatched(): void {
+  if (patchChecked) return;
+  const file = requireLib.resolve('node-zookeeper-client/lib/ConnectionManager.js');
+  if (!readFileSync(file, 'utf8').includes('hafc patch')) {
+    throw new ConfigError(
+      `node-zookeeper-client at ${file} is not patched: its crash fixes are missing (was npm run with ` +
+        '--ignore-scripts?); reinstall hafc so that patch-package applies patches/node-zookeeper-client+1.1.3.patch',
+    );
+  }
+  patchChecked = true;
+}
 
 /** ConnectionManager.STATES of the library. */
 const CM_CONNECTING = 1;
@@ -170,6 +190,7 @@ const ALLOWED: Record<SessionState, readonly SessionState[]> = {
  * exist, or AUTH_FAILED; the library client is closed in every failure case.
  */
 export async function openSession(opts: ZkSessionOptions): Promise<ZkSession> {
+  assertPatched();
   const session = new Session(opts);
   await session.start();
   return session;
@@ -195,7 +216,9 @@ export function discoverRelayAllowanceMs(opts: {
   connect: string;
   timeoutMs: number;
   digestAuth?: string[];
+  signal?: AbortSignal;
 }): Promise<{ relayAllowanceMs: number; minSessionTimeoutMs: number }> {
+  assertPatched();
   const connect = parseConnectString(opts.connect).normalized;
   const client = zk.createClient(connect, {
     sessionTimeout: DISCOVERY_SESSION_MS,
@@ -205,10 +228,12 @@ export function discoverRelayAllowanceMs(opts: {
   for (const cred of opts.digestAuth ?? []) client.addAuthInfo('digest', Buffer.from(cred));
   return new Promise((resolve, reject) => {
     let done = false;
+    const onAbort = () => finish(() => reject(new ZkError('ABORTED', 'ZooKeeper connect attempt aborted')));
     const finish = (fn: () => void) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       // Deferred: close() inside a library handler is undone by its reconnect logic.
       setImmediate(() => {
         try {
@@ -240,6 +265,8 @@ export function discoverRelayAllowanceMs(opts: {
     client.once('authenticationFailed', () =>
       finish(() => reject(new ZkError('AUTH_FAILED', `ZooKeeper at ${connect} rejected our credentials`))),
     );
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       client.connect();
     } catch (err) {
@@ -276,6 +303,7 @@ class Session implements ZkSession {
   private readonly connectTimeoutMs: number;
   private readonly relayOpt: number | undefined;
   private readonly leaseReserveMs: number;
+  private readonly abortSignal: AbortSignal | undefined;
   private readonly chroot: string | undefined;
   private readonly servers: readonly { host: string; port: number }[];
   private readonly digestAuth: string[];
@@ -324,6 +352,7 @@ class Session implements ZkSession {
         : nonNegativeMs(opts.relayAllowanceMs, 'relayAllowanceMs');
     this.leaseReserveMs =
       opts.leaseReserveMs === undefined ? 0 : nonNegativeMs(opts.leaseReserveMs, 'leaseReserveMs');
+    this.abortSignal = opts.signal;
     this.digestAuth = (opts.digestAuth ?? []).map((cred, i) => {
       // Never echo the credential itself: it is a secret.
       if (typeof cred !== 'string' || !/^[^:]+:.+$/.test(cred)) {
@@ -382,7 +411,10 @@ class Session implements ZkSession {
   // --- lifecycle -----------------------------------------------------------------------------
 
   start(): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+    const signal = this.abortSignal;
+    const onAbort = () =>
+      this.failOpen(new ZkError('ABORTED', `ZooKeeper connect to ${this.connect} aborted`));
+    const opening = new Promise<void>((resolve, reject) => {
       this.opened = { resolve, reject };
       const c = this.client;
       c.on('connected', () => this.onLibConnected());
@@ -437,6 +469,11 @@ class Session implements ZkSession {
         );
       }
     });
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const done = () => signal?.removeEventListener('abort', onAbort);
+    opening.then(done, done);
+    return opening;
   }
 
   close(): Promise<void> {

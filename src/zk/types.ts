@@ -82,6 +82,8 @@ export interface ZkSessionOptions {
   digestAuth?: string[];
   logger?: Logger;
   clock?: Clock;
+  /** Opening only: abort = give up the attempt at once (ZkError ABORTED). */
+  signal?: AbortSignal;
 }
 
 export interface ZkSession {

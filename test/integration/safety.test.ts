@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { AgentProc } from '../../harness/agent-proc.js';
 import { HaCluster } from '../../harness/ha-cluster.js';
 import { SharedResource } from '../../harness/shared-resource.js';
+import { TcpProxy } from '../../harness/tcp-proxy.js';
 import { waitFor } from '../../harness/wait.js';
 import { ZkEnsemble } from '../../harness/zk-ensemble.js';
 import { openSession } from '../../src/zk/session.js';
@@ -241,6 +242,38 @@ describe('safety with real agents', () => {
         expect(String(noise[0]!.fix)).toContain('hafc init');
         await cluster.hafc(['init', '-c', node.configFile]);
         await node.agent!.waitForRole('active', 15_000);
+      } finally {
+        await cluster?.stop();
+        cluster = null;
+        await zk.stop();
+      }
+    });
+  });
+
+  describe('stopping while ZooKeeper cannot be reached', () => {
+    it('SIGTERM during a connection attempt ends the agent at once (not after the attempt times out)', async () => {
+      const zk = await ZkEnsemble.start({ servers: 1 });
+      try {
+        // A server that accepts TCP and never answers: each attempt would last a session timeout.
+        const silent = await TcpProxy.start(zk.servers[0]!.clientPort);
+        silent.setBlackhole(true);
+        try {
+          cluster = await HaCluster.start({
+            ensemble: zk,
+            resource,
+            cluster: `nozk${++seq}`,
+            nodes: 1,
+            init: false,
+            sessionTimeoutMs: 10_000,
+            connectFor: () => `127.0.0.1:${silent.port}`,
+          });
+          const node = cluster.nodes[0]!;
+          await node.agent!.waitForLog('a connection attempt', (l) => l.msg === 'connecting', 15_000);
+          // SIGKILLed (exit code null) if it does not end within 3 s, a third of one attempt.
+          expect(await node.agent!.stop(3000)).toBe(0);
+        } finally {
+          await silent.close();
+        }
       } finally {
         await cluster?.stop();
         cluster = null;

@@ -99,6 +99,8 @@ class TestNode {
   behave: Behaviour = defaultBehaviour();
   /** false = this host cannot reach ZooKeeper: openSession fails. */
   reachable = true;
+  /** A connection attempt that neither succeeds nor fails (a server that never answers). */
+  hangConnect = false;
   readonly cb;
   readonly elector: Elector;
 
@@ -159,7 +161,12 @@ class TestNode {
         control: `127.0.0.1:${9000 + n}`,
         ...(opts.controlPort !== undefined ? { controlPort: opts.controlPort } : {}),
       },
-      connect: async () => {
+      connect: async (signal) => {
+        if (this.hangConnect) {
+          return new Promise<never>((_, reject) =>
+            signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+          );
+        }
         if (!this.reachable) {
           throw new ZkError('CONNECT_TIMEOUT', `could not open a ZooKeeper session (host ${id} partitioned)`);
         }
@@ -1174,6 +1181,18 @@ describe('Elector: priority', () => {
     expect(createdAt).toBeLessThanOrEqual(start + GRACE + 10);
   });
 
+  it('a higher-priority member still INITIALIZING (a cold start) is waited for too', async () => {
+    const w = world();
+    const other = await w.server.connect({ deadlines: false });
+    w.server.putEphemeral(paths.member('hi'), encodeRecord(member('hi', 10, 'INITIALIZING')), other);
+    const lo = w.node('lo', { priority: 1 });
+    const start = w.clock.now();
+    lo.start();
+    await w.advanceTo(start + GRACE - 1);
+    expect(w.lockStat()).toBeNull();
+    await w.until('lo ACTIVE after the grace', () => lo.elector.getState() === 'ACTIVE');
+  });
+
   it('the higher-priority node itself does not wait', async () => {
     const w = world();
     w.server.putEphemeral(
@@ -1350,6 +1369,23 @@ describe('Elector: a step that never ends', () => {
     expect(b.cb.fenceOldActive.mock.calls[0]![0]).toMatchObject({ id: 'a' });
     expect(a.logs.some((l) => l.includes('election step is stuck'))).toBe(true);
     expect(a.sessions[0]!.state).toBe('closed');
+  });
+});
+
+describe('Elector: stopping', () => {
+  it('stop() while a connection attempt hangs gives the attempt up at once', async () => {
+    const w = world();
+    const a = w.node('a');
+    a.hangConnect = true;
+    a.start();
+    await w.advance(100);
+    let stopped = false;
+    void a.elector.stop().then(() => {
+      stopped = true;
+    });
+    await w.settle();
+    expect(stopped).toBe(true);
+    expect(w.clock.now()).toBe(100);
   });
 });
 
