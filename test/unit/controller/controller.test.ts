@@ -141,6 +141,20 @@ class Mini {
     return { svc, ctl };
   }
 
+  /** a active, b standby. */
+  async pair(): Promise<{
+    a: { svc: DummyService; ctl: Controller };
+    b: { svc: DummyService; ctl: Controller };
+  }> {
+    const a = this.add('a');
+    const b = this.add('b');
+    a.ctl.start();
+    await this.until('a active', () => a.svc.role === 'active');
+    b.ctl.start();
+    await this.until('b standby', () => b.ctl.role() === 'standby');
+    return { a, b };
+  }
+
   async settle(): Promise<void> {
     for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
   }
@@ -214,12 +228,7 @@ describe('Controller', () => {
 
   it('failover: the standby fences the old active (graceful) and takes over; never two actives', async () => {
     const m = mini();
-    const a = m.add('a');
-    const b = m.add('b');
-    a.ctl.start();
-    await m.until('a active', () => a.svc.role === 'active');
-    b.ctl.start();
-    await m.until('b standby', () => b.ctl.role() === 'standby');
+    const { a, b } = await m.pair();
     a.svc.healthy = false;
     await m.until('b active', () => b.svc.role === 'active');
     expect(a.svc.role).toBe('standby');
@@ -228,12 +237,7 @@ describe('Controller', () => {
 
   it('reconcile: a service found active without the lock is demoted; found standby while elected, re-elected with a new epoch', async () => {
     const m = mini();
-    const a = m.add('a');
-    const b = m.add('b');
-    a.ctl.start();
-    await m.until('a active', () => a.svc.role === 'active');
-    b.ctl.start();
-    await m.until('b standby', () => b.ctl.role() === 'standby');
+    const { a, b } = await m.pair();
     const epoch1 = a.ctl.elector.getEpoch()!;
 
     // Behind our backs, a's service stands down: the election runs again, with a new epoch.
@@ -273,12 +277,7 @@ describe('Controller', () => {
 
   it('emergencyDemote: demotes a service that may be active, leaves a standby alone', async () => {
     const m = mini();
-    const a = m.add('a');
-    const b = m.add('b');
-    a.ctl.start();
-    await m.until('a active', () => a.svc.role === 'active');
-    b.ctl.start();
-    await m.until('b standby', () => b.ctl.role() === 'standby');
+    const { a, b } = await m.pair();
     const bCalls = b.svc.calls.length;
     await expect(b.ctl.emergencyDemote('test crash')).resolves.toBe(true);
     expect(b.svc.calls.length).toBe(bCalls);
@@ -289,12 +288,7 @@ describe('Controller', () => {
 
   it('a failed fence is kept in status with every attempt, and nobody is promoted', async () => {
     const m = mini();
-    const a = m.add('a');
-    const b = m.add('b');
-    a.ctl.start();
-    await m.until('a active', () => a.svc.role === 'active');
-    b.ctl.start();
-    await m.until('b standby', () => b.ctl.role() === 'standby');
+    const { a, b } = await m.pair();
     // a's host is cut off: it demotes itself on its lease but cannot mark its breadcrumb, and its
     // service cannot be reached for graceful fencing.
     m.unreachable.add('a');
