@@ -368,6 +368,18 @@ function world(): World {
   return w;
 }
 
+/** A fresh world where a is ACTIVE and b STANDBY. */
+async function activeStandby(): Promise<{ w: World; a: TestNode; b: TestNode }> {
+  const w = world();
+  const a = w.node('a');
+  const b = w.node('b');
+  a.start();
+  await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+  b.start();
+  await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
+  return { w, a, b };
+}
+
 afterEach(async () => {
   const ws = worlds;
   worlds = [];
@@ -1312,13 +1324,7 @@ describe('Elector: a session that leaves too short a lease', () => {
 
 describe('Elector: housekeeping that cannot succeed does not wedge the loop', () => {
   it('a clean demotion whose breadcrumb cannot be marked (NO_AUTH): logged once, the next active fences it', async () => {
-    const w = world();
-    const a = w.node('a');
-    const b = w.node('b');
-    a.start();
-    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
-    b.start();
-    await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
+    const { w, a, b } = await activeStandby();
     const sA = a.session().sessionId;
     w.server.deny(paths.breadcrumb, (sid) => sid === sA);
     a.elector.setElectable(false, 'health UNHEALTHY: test');
@@ -1454,13 +1460,7 @@ describe('Elector: the breadcrumb is kept true', () => {
   });
 
   it('removed, and the active dies before it can rewrite it: the standby fences the last holder it saw', async () => {
-    const w = world();
-    const a = w.node('a');
-    const b = w.node('b');
-    a.start();
-    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
-    b.start();
-    await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
+    const { w, a, b } = await activeStandby();
     const sA = a.session();
     // a's rewrite never gets out; then a's host is cut off and its session expires.
     w.hold((r) => r.conn === sA && r.path === paths.breadcrumb && r.op !== 'getData');
