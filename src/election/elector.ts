@@ -14,132 +14,24 @@
  * watchdog's demotion (which the loop then joins), so promotions and demotions never interleave.
  * The lease and its watchdog live in lease.ts; the coordination service behind store.ts.
  */
-import type { Clock } from '../clock.js';
 import { errorMessage, ZkError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { FenceTarget } from '../service/agent.js';
-import { Lease, MIN_LEASE_BUDGET_MS, type ConnectionLossPolicy } from './lease.js';
+import { fencePlan, type SeenHolder } from './fence-plan.js';
+import { Lease, MIN_LEASE_BUDGET_MS } from './lease.js';
 import { Mutex } from './mutex.js';
 import { FORMAT_VERSION, type BreadcrumbRecord, type LockRecord, type MemberRecord } from './records.js';
-import type {
-  BreadcrumbView,
-  ConnectionState,
-  ElectionConnection,
-  ElectionStore,
-  LockView,
-} from './store.js';
+import type { ElectionConnection, ElectionStore, LockView } from './store.js';
+import type { Decision, DecisionAction, ElectorOptions, ElectorState, ElectorStatus } from './types.js';
 
-export type ElectorState = 'INIT' | 'ACTIVE' | 'STANDBY' | 'NEUTRAL';
-
-export interface ElectorCallbacks {
-  /** Make the local service active with this epoch. Throws on failure; abort = give up now. */
-  becomeActive(epoch: bigint, reason: string, signal: AbortSignal): Promise<void>;
-  /** Another node holds the lock: make sure the local service is standby. Errors are logged. */
-  becomeStandby(reason: string): Promise<void>;
-  /** Demote the local service (it may be active). True when it is known to be standby now. */
-  demote(reason: string): Promise<boolean>;
-  /** Fence the previous active; true = it can no longer serve as active. */
-  fenceOldActive(target: FenceTarget, epoch: bigint, signal: AbortSignal): Promise<boolean>;
-  /** Every state change, after it happened (logs, metrics, status). Must not throw. */
-  onStateChange?(next: ElectorState, prev: ElectorState, reason: string, epoch: bigint | null): void;
-  /** An activation that did not happen (fencing failed, to-active failed, bad breadcrumb). */
-  onActivationFailed?(reason: string): void;
-  /** The elector cannot go on (e.g. a second live agent with our node id): the agent must stop. */
-  onFatal?(reason: string): void;
-}
-
-export interface ElectorNode {
-  id: string;
-  host: string;
-  port: number;
-  priority: number;
-  noFailover: boolean;
-  control: string;
-  /** Recorded in the breadcrumb for peers' graceful fencing (ServiceAgent.controlPort). */
-  controlPort?: number;
-}
-
-export interface ElectorOptions {
-  cluster: string;
-  node: ElectorNode;
-  /**
-   * A fresh connection (session) to the coordination service; rejects when unreachable, or at
-   * once when `signal` aborts (the agent is stopping).
-   */
-  connect: (signal: AbortSignal) => Promise<ElectionConnection>;
-  policy: ConnectionLossPolicy;
-  safetyMarginMs: number;
-  toStandbyTimeoutMs: number;
-  backoffMs: number;
-  priorityGraceMs: number;
-  /**
-   * Longest one step may take (every callback and request in it is bounded; this is the net
-   * under a bug). Past it the elector gives its session up, so the lock and lease can go.
-   */
-  stepDeadlineMs: number;
-  agentVersion: string;
-  /** Health string published in the member record. */
-  health: () => string;
-  clock: Clock;
-  logger: Logger;
-  callbacks: ElectorCallbacks;
-  pid?: number;
-}
-
-/** What one step did and why (logged, kept in status, asserted by tests). */
-export interface Decision {
-  action: DecisionAction;
-  reason: string;
-}
-
-export type DecisionAction =
-  | 'stopped'
-  | 'fatal'
-  | 'demoted'
-  | 'unreachable'
-  | 'riding-out'
-  | 'neutral'
-  | 'not-initialised'
-  | 'lease-too-short'
-  | 'duplicate-id'
-  | 'not-electable'
-  | 'kept'
-  | 'breadcrumb-repaired'
-  | 'released'
-  | 'removed-own-stale-lock'
-  | 'standby'
-  | 'foreign-lock'
-  | 'backing-off'
-  | 'deferring'
-  | 'lost-race'
-  | 'activated'
-  | 'activation-failed'
-  | 'activation-ignored'
-  | 'error';
-
-export interface ElectorStatus {
-  state: ElectorState;
-  epoch: string | null;
-  sessionId: string | null;
-  sessionState: ConnectionState | 'none';
-  electable: boolean;
-  /** Milliseconds of lease left while active (policy demote), else null. */
-  leaseRemainingMs: number | null;
-  /** What the current session leaves as lease budget (policy demote), else null. */
-  leaseBudgetMs: number | null;
-  lastFailure: { reason: string; atMs: number } | null;
-  lastDecision: Decision | null;
-  backoffRemainingMs: number;
-  holdingServiceWithoutLock: boolean;
-  fatal: string | null;
-}
-
-/** The previous holder of the lock as this agent saw it (a candidate for fencing). */
-interface SeenHolder {
-  owner: string;
-  epoch: bigint;
-  identity?: { id: string; host: string; port: number };
-}
+export type {
+  Decision,
+  DecisionAction,
+  ElectorCallbacks,
+  ElectorNode,
+  ElectorOptions,
+  ElectorState,
+  ElectorStatus,
+} from './types.js';
 
 const RETRY_MS = 1000;
 const MAX_MEMBER_WARNINGS = 10;
@@ -845,7 +737,14 @@ export class Elector {
     this.lease.watch(() => this.conn);
     try {
       const bc = await store.readBreadcrumb();
-      const plan = this.fencePlan(bc, c);
+      const plan = fencePlan({
+        breadcrumb: bc,
+        node: this.opts.node,
+        sessionId: c.sessionId,
+        pastSessions: this.ownPastSessions,
+        seenHolder: this.seenHolder,
+        log: this.log,
+      });
       if ('error' in plan) return await this.abandon(store, plan.error);
       for (const target of plan.targets) {
         this.log.info('fencing the previous active', {
@@ -929,61 +828,6 @@ export class Elector {
     if (!c || c.generation !== gen || this.stopped || ac.signal.aborted) return false;
     if (c.state !== 'connected') return false;
     return !this.lease.expired && this.lease.remaining(c) > 0;
-  }
-
-  /**
-   * Whom to fence before promoting. The breadcrumb names the last activation: fenced unless it
-   * stood down cleanly or is provably ours (same id, host and port AND one of our own sessions). A
-   * missing breadcrumb means someone removed it: then the last holder this agent saw is fenced,
-   * since it may have become active after its breadcrumb vanished.
-   */
-  private fencePlan(
-    bc: BreadcrumbView,
-    c: ElectionConnection,
-  ): { targets: FenceTarget[] } | { error: string } {
-    if (bc && 'error' in bc) return { error: `cannot tell which node to fence: ${bc.error}` };
-    const targets: FenceTarget[] = [];
-    if (bc) {
-      const r = bc.record;
-      if (!r.demoted && !this.isProvablyOurs(r, c)) {
-        targets.push({
-          id: r.id,
-          host: r.host,
-          port: r.port,
-          address: `${r.host}:${r.port}`,
-          epoch: BigInt(r.epoch),
-          ...(r.controlPort !== undefined ? { controlPort: r.controlPort } : {}),
-        });
-      }
-      return { targets };
-    }
-    const h = this.seenHolder;
-    if (h && h.owner !== c.sessionId && !this.ownPastSessions.has(h.owner)) {
-      if (h.identity) {
-        this.log.warn(
-          'no breadcrumb, but another node held the lock since this agent started: fencing it in case it became active',
-          {
-            target: h.identity.id,
-            epoch: h.epoch.toString(),
-          },
-        );
-        targets.push({ ...h.identity, address: `${h.identity.host}:${h.identity.port}`, epoch: h.epoch });
-      } else {
-        this.log.warn(
-          'no breadcrumb, and the last lock holder left no readable record: nothing to fence it by',
-          {
-            owner: h.owner,
-          },
-        );
-      }
-    }
-    return { targets };
-  }
-
-  private isProvablyOurs(r: BreadcrumbRecord, c: ElectionConnection): boolean {
-    const n = this.opts.node;
-    if (r.id !== n.id || r.host !== n.host || r.port !== n.port || r.session === undefined) return false;
-    return r.session === c.sessionId || this.ownPastSessions.has(r.session);
   }
 
   /** Give the lock up after a failed activation and back off. */
