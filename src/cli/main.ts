@@ -28,7 +28,9 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.OK;
-      if (err.code === 'commander.help') return ExitCode.OK;
+      // `hafc help [verb]` asked for it (0); a bare `hafc` got it instead of a verb: a usage
+      // error, like an unknown verb.
+      if (err.code === 'commander.help') return argv.length > 2 ? ExitCode.OK : ExitCode.USAGE;
       return ExitCode.USAGE;
     }
     process.stderr.write(`hafc: ${err instanceof Error ? err.message : String(err)}\n`);
