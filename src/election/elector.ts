@@ -63,6 +63,8 @@ export class Elector {
   private conn: ElectionConnection | null = null;
   private electable = false;
   private electableReason = 'health not known yet';
+  /** What the controller last said, before noFailover is applied (a reload may change that). */
+  private healthElectable = { electable: false, reason: 'health not known yet' };
   private stopped = false;
   /** Aborts a connection attempt in flight when the agent stops (it may take a session timeout). */
   private readonly stopping = new AbortController();
@@ -121,12 +123,23 @@ export class Elector {
 
   /** Health/eligibility decided by the controller, in one place. */
   setElectable(electable: boolean, reason: string): void {
+    this.healthElectable = { electable, reason };
     const e = electable && !this.opts.node.noFailover;
     if (e === this.electable) return;
     this.log.info(e ? 'joining the election' : 'leaving the election', { reason });
     this.electable = e;
     this.electableReason = this.opts.node.noFailover ? 'noFailover is set' : reason;
     this.memberDirty = true;
+    this.kick();
+  }
+
+  /** A reload (SIGHUP) changed our priority or noFailover: republish, and re-decide electability. */
+  updateNode(patch: { priority?: number; noFailover?: boolean }): void {
+    const n = this.opts.node;
+    if (patch.priority !== undefined) n.priority = patch.priority;
+    if (patch.noFailover !== undefined) n.noFailover = patch.noFailover;
+    this.memberDirty = true;
+    this.setElectable(this.healthElectable.electable, this.healthElectable.reason);
     this.kick();
   }
 
