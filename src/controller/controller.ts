@@ -153,6 +153,7 @@ export class Controller {
           });
         },
         onActivationFailed: (reason) => this.log.error('not promoted', { reason }),
+        onPausedChange: (p) => this.metrics.paused?.(p !== null),
         onFatal: (reason) => deps.onFatal?.(reason),
       },
     });
@@ -316,6 +317,8 @@ export class Controller {
     if (this.elector.getState() === 'INIT') return; // let the first election decide
     // A twin agent with our node id may be driving this very service: hands off.
     if (!this.elector.ownsService()) return;
+    // Maintenance mode: the operator owns the service's role; we only report.
+    if (this.elector.paused()) return;
     this.lastReconcile = now;
     this.reconciling = true;
     const ac = new AbortController();

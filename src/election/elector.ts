@@ -16,11 +16,19 @@
  */
 import { errorMessage, ZkError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { ControlState } from './control.js';
 import { fencePlan, type SeenHolder } from './fence-plan.js';
 import { Lease, MIN_LEASE_BUDGET_MS } from './lease.js';
 import { Mutex } from './mutex.js';
-import { FORMAT_VERSION, type BreadcrumbRecord, type LockRecord, type MemberRecord } from './records.js';
+import {
+  FORMAT_VERSION,
+  type BreadcrumbRecord,
+  type LockRecord,
+  type MemberRecord,
+  type SwitchoverRequest,
+} from './records.js';
 import type { ElectionConnection, ElectionStore, LockView } from './store.js';
+import { switchoverPart, type SwitchoverPart } from './switchover.js';
 import type { Decision, DecisionAction, ElectorOptions, ElectorState, ElectorStatus } from './types.js';
 
 export type {
@@ -50,6 +58,7 @@ const DECISION_LEVEL: Partial<Record<DecisionAction, 'warn' | 'error'>> = {
   'activation-failed': 'warn',
   'activation-ignored': 'warn',
   'breadcrumb-repaired': 'warn',
+  'switchover-refused': 'warn',
   unreachable: 'warn',
 };
 
@@ -83,6 +92,9 @@ export class Elector {
   private freeSince: number | null = null;
   private lockWatchArmed = false;
   private breadcrumbWatchArmed = false;
+  private controlWatchArmed = false;
+  /** Pause and switchover, from the control znode (read every step, watched). */
+  private readonly control: ControlState;
   private memberDirty = true;
   private lastFailure: { reason: string; atMs: number } | null = null;
   private lastDecision: Decision | null = null;
@@ -112,6 +124,7 @@ export class Elector {
       toStandbyTimeoutMs: opts.toStandbyTimeoutMs,
       onExpired: () => this.onLeaseExpired(),
     });
+    this.control = new ControlState(opts.cluster, this.log, (p) => opts.callbacks.onPausedChange?.(p));
   }
 
   // ---- public surface -------------------------------------------------------------------
@@ -194,6 +207,11 @@ export class Elector {
     this.kick();
   }
 
+  /** Maintenance mode (from the control znode, as last read). */
+  paused(): boolean {
+    return this.control.paused !== null;
+  }
+
   /** Runs `fn` exclusively with every role change the elector makes. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return this.mutex.run(fn);
@@ -216,6 +234,8 @@ export class Elector {
       backoffRemainingMs: Math.max(0, Math.round(this.backoffUntil - now)),
       holdingServiceWithoutLock: this.holdingService,
       fatal: this.fatal,
+      paused: this.control.paused,
+      switchover: this.control.pendingSwitchover,
     };
   }
 
@@ -386,6 +406,8 @@ export class Elector {
     const houseDecision = await this.housekeepingPhase(c);
     if (houseDecision) return houseDecision;
 
+    await this.control.refresh(store, this.controlWatcher(c));
+
     return this.lockPhase(c, store);
   }
 
@@ -538,6 +560,15 @@ export class Elector {
     if (!this.electable) {
       // Even out of the race: who held the lock matters if we join later and the breadcrumb is gone.
       if (view.state === 'theirs') await this.noteHolder(store, view);
+      const paused = this.control.paused;
+      if (paused && this.state === 'ACTIVE' && view.state === 'ours' && this.epoch === view.epoch) {
+        // Maintenance mode: no automatic demotion. The lease still rules (phase 1), so this
+        // never outlives our session.
+        return d(
+          'paused',
+          `not electable (${this.electableReason}) but the cluster is paused: staying active`,
+        );
+      }
       if (this.state === 'ACTIVE' || this.holdingService) {
         await this.demote(`no longer electable: ${this.electableReason}`);
       }
@@ -580,6 +611,7 @@ export class Elector {
       r.session === c.sessionId &&
       r.demoted !== true
     ) {
+      if (this.control.pendingSwitchover) return this.switchoverAsActive(c, epoch);
       return d('kept', `active with epoch ${epoch}`);
     }
     const found =
@@ -599,6 +631,54 @@ export class Elector {
       this.kick();
       return d('demoted', reason);
     }
+  }
+
+  /** ACTIVE with a pending switchover: hand over (demote, mark, release), or refuse it. */
+  private async switchoverAsActive(c: ElectionConnection, epoch: bigint): Promise<Decision> {
+    const store = c.store;
+    const { members } = await store.listMembers();
+    const part = switchoverPart({
+      control: this.control.record,
+      me: this.opts.node.id,
+      active: true,
+      members,
+      nowWallMs: Date.now(),
+    });
+    if (part.kind === 'refuse' || part.kind === 'expire') {
+      const outcome = part.kind === 'refuse' ? 'refused' : 'expired';
+      const detail = part.kind === 'refuse' ? part.why : `not carried out by ${part.req.expiresAt}`;
+      this.log.warn(`switchover ${outcome}`, { id: part.req.id, to: part.req.to, detail });
+      if (await this.control.finish(store, part.req, { outcome, detail })) {
+        this.control.appendHistory(store, {
+          event: part.kind === 'refuse' ? 'switchover-refused' : 'switchover-expired',
+          node: this.opts.node.id,
+          from: part.req.from,
+          to: part.req.to,
+          cause: detail,
+          epoch: epoch.toString(),
+          switchover: part.req.id,
+          by: part.req.by,
+          ...(part.req.reason !== undefined ? { reason: part.req.reason } : {}),
+        });
+      } else this.kick();
+      return d('switchover-refused', `switchover ${part.req.id} to ${part.req.to} ${outcome}: ${detail}`);
+    }
+    if (part.kind !== 'hand-over') return d('kept', `active with epoch ${epoch}`);
+    const req = part.req;
+    const reason = `switchover ${req.id} to ${req.to} requested by ${req.by}${req.reason ? `: ${req.reason}` : ''}`;
+    this.log.info('switchover: demoting our service before letting the lock go', {
+      id: req.id,
+      to: req.to,
+      epoch: epoch.toString(),
+    });
+    // Demote while we still hold the lock (nobody can promote meanwhile), mark the breadcrumb
+    // demoted, and only then release: the target need not fence us. A failed demotion leaves the
+    // breadcrumb unmarked, so the target fences us - safe either way.
+    await this.demote(reason);
+    await this.markDemoted(store);
+    await store.releaseLock();
+    this.kick();
+    return d('handed-over', `${reason}; lock released`);
   }
 
   private async lockIsTheirs(
@@ -622,6 +702,9 @@ export class Elector {
       // Only possible after our session was replaced: someone else won meanwhile.
       await this.demote(`another session (${view.owner}) holds the lock`);
       this.setState('STANDBY', why, null);
+    } else if (this.state !== 'STANDBY' && this.control.paused) {
+      // Maintenance mode: the service is left as it is.
+      this.setState('STANDBY', `${why} (paused: service left alone)`, null);
     } else if (this.state !== 'STANDBY') {
       // Whatever our service does, another node holds the lock; reconcile demotes it later if it
       // still claims to be active.
@@ -662,6 +745,17 @@ export class Elector {
     };
   }
 
+  private controlWatcher(c: ElectionConnection): (() => void) | undefined {
+    if (this.controlWatchArmed) return undefined;
+    this.controlWatchArmed = true;
+    const gen = c.generation;
+    return () => {
+      if (this.conn?.generation !== gen) return;
+      this.controlWatchArmed = false;
+      this.kick();
+    };
+  }
+
   private breadcrumbWatcher(c: ElectionConnection): (() => void) | undefined {
     if (this.breadcrumbWatchArmed) return undefined;
     this.breadcrumbWatchArmed = true;
@@ -683,6 +777,35 @@ export class Elector {
       await this.demote('the lock vanished while we were active');
       this.kick();
       return d('demoted', 'the lock vanished while we were active');
+    }
+    const paused = this.control.paused;
+    if (paused) {
+      if (this.state !== 'NEUTRAL') this.setState('NEUTRAL', 'lock is free; cluster paused', null);
+      return d(
+        'paused',
+        `lock is free but the cluster is paused (${paused.reason ?? 'no reason given'}, by ${paused.by}): nobody is promoted`,
+      );
+    }
+    let part: SwitchoverPart = { kind: 'none' };
+    if (this.control.pendingSwitchover) {
+      const { members } = await store.listMembers();
+      part = switchoverPart({
+        control: this.control.record,
+        me: this.opts.node.id,
+        active: false,
+        members,
+        nowWallMs: Date.now(),
+      });
+    }
+    if (part.kind === 'take-over') {
+      this.freeSince ??= now;
+      return this.tryBecomeActive(c, store, part.req);
+    }
+    if (part.kind === 'stand-aside') {
+      if (this.state === 'INIT') this.setState('NEUTRAL', part.why, null);
+      // Re-checked every second: if the target goes away, nobody should wait for the expiry.
+      this.wakeAt(Math.min(now + 1000, now + Math.max(0, Date.parse(part.req.expiresAt) - Date.now())));
+      return d('deferring', `lock is free; standing aside: ${part.why}`);
     }
     if (now < this.backoffUntil) {
       if (this.state === 'INIT') this.setState('NEUTRAL', 'backing off after a failed activation', null);
@@ -732,7 +855,11 @@ export class Elector {
     return best;
   }
 
-  private async tryBecomeActive(c: ElectionConnection, store: ElectionStore): Promise<Decision> {
+  private async tryBecomeActive(
+    c: ElectionConnection,
+    store: ElectionStore,
+    switchover?: SwitchoverRequest,
+  ): Promise<Decision> {
     const gen = c.generation;
     const view = await store.tryAcquire(this.lockRecord(c));
     if (view.state !== 'ours') {
@@ -740,6 +867,9 @@ export class Elector {
       return d('lost-race', `lock is ${view.state} after our create`);
     }
     const epoch = view.epoch;
+    const clock = this.opts.clock;
+    const acquiredAt = clock.now();
+    const lockWaitMs = this.freeSince === null ? undefined : Math.round(acquiredAt - this.freeSince);
     this.freeSince = null;
     this.log.info('acquired the lock', { epoch: epoch.toString() });
 
@@ -759,6 +889,7 @@ export class Elector {
         log: this.log,
       });
       if ('error' in plan) return await this.abandon(store, plan.error);
+      const fenceStart = clock.now();
       for (const target of plan.targets) {
         this.log.info('fencing the previous active', {
           target: target.id,
@@ -792,11 +923,15 @@ export class Elector {
       if (!this.mayPromote(gen, ac)) {
         return await this.abandon(store, 'ZooKeeper session or lease gone before to-active');
       }
+      const fencingMs = Math.round(clock.now() - fenceStart);
+      const prev = bc && 'record' in bc ? bc.record : null;
+      const won = switchover ? `switchover ${switchover.id} from ${switchover.from}` : 'won election';
       const reason = plan.targets.length
-        ? `won election; previous active ${plan.targets.map((t) => t.id).join(', ')} fenced`
-        : bc && 'record' in bc && bc.record.demoted
-          ? `won election; previous active ${bc.record.id} stood down cleanly`
-          : 'won election';
+        ? `${won}; previous active ${plan.targets.map((t) => t.id).join(', ')} fenced`
+        : prev?.demoted
+          ? `${won}; previous active ${prev.id} stood down cleanly`
+          : won;
+      const hookStart = clock.now();
       try {
         await this.opts.callbacks.becomeActive(epoch, reason, ac.signal);
       } catch (err) {
@@ -824,6 +959,41 @@ export class Elector {
       this.breadcrumbWatchArmed = false;
       this.setState('ACTIVE', reason, epoch);
       this.kick(); // publish the member record, arm the breadcrumb watch
+      const hookMs = Math.round(clock.now() - hookStart);
+      let handoverMs: number | undefined;
+      if (switchover && prev?.demoted && prev.id === switchover.from && prev.demotedAt) {
+        // Two hosts' wall clocks: as good as their synchronisation (same host: exact).
+        handoverMs = Math.max(0, Date.now() - Date.parse(prev.demotedAt));
+      }
+      if (switchover) {
+        await this.control.finish(store, switchover, {
+          outcome: 'done',
+          detail: reason,
+          epoch: epoch.toString(),
+          ...(handoverMs !== undefined ? { handoverMs } : {}),
+        });
+      }
+      this.control.appendHistory(store, {
+        event: 'activated',
+        node: this.opts.node.id,
+        ...(prev ? { from: prev.id } : {}),
+        cause: reason,
+        epoch: epoch.toString(),
+        fenced: plan.targets.map((t) => t.id),
+        durations: {
+          ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
+          fencingMs,
+          hookMs,
+          ...(handoverMs !== undefined ? { handoverMs } : {}),
+        },
+        ...(switchover
+          ? {
+              switchover: switchover.id,
+              by: switchover.by,
+              ...(switchover.reason !== undefined ? { reason: switchover.reason } : {}),
+            }
+          : {}),
+      });
       return d('activated', reason);
     } finally {
       this.activating = false;
@@ -872,6 +1042,7 @@ export class Elector {
     }
     this.neutral(reason);
     this.log.error('activation abandoned; backing off', { reason, backoffMs: this.opts.backoffMs });
+    this.control.appendHistory(store, { event: 'activation-failed', node: this.opts.node.id, cause: reason });
     try {
       this.opts.callbacks.onActivationFailed?.(reason);
     } catch (err) {
@@ -902,11 +1073,23 @@ export class Elector {
 
   private async doDemote(reason: string): Promise<void> {
     const epoch = this.epoch;
+    const wasActive = this.state === 'ACTIVE';
     this.activation?.abort(new Error(reason));
     this.activation = null;
+    const start = this.opts.clock.now();
     const clean = await this.opts.callbacks.demote(reason);
     this.holdingService = false;
     this.setState('NEUTRAL', reason, null);
+    const c0 = this.conn;
+    if (wasActive && c0 && c0.state === 'connected') {
+      this.control.appendHistory(c0.store, {
+        event: 'demoted',
+        node: this.opts.node.id,
+        cause: clean ? reason : `${reason} (the to-standby hook failed: the next active fences this node)`,
+        ...(epoch !== null ? { epoch: epoch.toString() } : {}),
+        durations: { hookMs: Math.round(this.opts.clock.now() - start) },
+      });
+    }
     if (!clean || epoch === null) return;
     this.pendingMark = epoch;
     const c = this.conn;
@@ -961,6 +1144,7 @@ export class Elector {
     this.conn = null;
     this.lockWatchArmed = false;
     this.breadcrumbWatchArmed = false;
+    this.controlWatchArmed = false;
     this.memberDirty = true;
     if (this.state === 'ACTIVE') {
       if (this.opts.policy.onSessionLost === 'keep') {
@@ -1006,6 +1190,7 @@ export class Elector {
     this.conn = c;
     this.lockWatchArmed = false;
     this.breadcrumbWatchArmed = false;
+    this.controlWatchArmed = false;
     this.memberDirty = true;
     const gen = c.generation;
     c.onState((next, prev) => {

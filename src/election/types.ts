@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { FenceTarget } from '../service/agent.js';
 import type { ConnectionLossPolicy } from './lease.js';
+import type { PauseState, SwitchoverRequest } from './records.js';
 import type { ConnectionState, ElectionConnection } from './store.js';
 
 export type ElectorState = 'INIT' | 'ACTIVE' | 'STANDBY' | 'NEUTRAL';
@@ -23,6 +24,8 @@ export interface ElectorCallbacks {
   onStateChange?(next: ElectorState, prev: ElectorState, reason: string, epoch: bigint | null): void;
   /** An activation that did not happen (fencing failed, to-active failed, bad breadcrumb). */
   onActivationFailed?(reason: string): void;
+  /** The cluster was paused (the pause) or resumed (null). Must not throw. */
+  onPausedChange?(paused: PauseState | null): void;
   /** The elector cannot go on (e.g. a second live agent with our node id): the agent must stop. */
   onFatal?(reason: string): void;
 }
@@ -94,6 +97,9 @@ export type DecisionAction =
   | 'activated'
   | 'activation-failed'
   | 'activation-ignored'
+  | 'paused'
+  | 'handed-over'
+  | 'switchover-refused'
   | 'error';
 
 export interface ElectorStatus {
@@ -111,4 +117,8 @@ export interface ElectorStatus {
   backoffRemainingMs: number;
   holdingServiceWithoutLock: boolean;
   fatal: string | null;
+  /** Maintenance mode (the control znode), or null. */
+  paused: PauseState | null;
+  /** A switchover waiting to be carried out, or null. */
+  switchover: SwitchoverRequest | null;
 }

@@ -12,6 +12,8 @@ export interface Metrics {
   fencingAttempt(method: string, result: 'ok' | 'failed', durationMs: number): void;
   lockAcquired(): void;
   epoch(epoch: bigint): void;
+  /** Maintenance mode on (true) or off. */
+  paused?(paused: boolean): void;
 }
 
 export const noMetrics: Metrics = {

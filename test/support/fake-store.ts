@@ -22,9 +22,17 @@
  */
 import type { Clock } from '../../src/clock.js';
 import { RecordError, ZkError } from '../../src/errors.js';
-import type { BreadcrumbRecord, LockRecord, MemberRecord } from '../../src/election/records.js';
+import {
+  HISTORY_LIMIT,
+  type BreadcrumbRecord,
+  type ControlRecord,
+  type HistoryEntry as HistoryRecordEntry,
+  type LockRecord,
+  type MemberRecord,
+} from '../../src/election/records.js';
 import type {
   BreadcrumbView,
+  ControlView,
   ConnectionState,
   ElectionConnection,
   ElectionStore,
@@ -34,7 +42,14 @@ import type {
   MemberPut,
 } from '../../src/election/store.js';
 import type { ClusterPaths } from '../../src/zk/paths.js';
-import { decodeRecord, encodeRecord } from '../../src/zk/records.js';
+import {
+  appendToHistory,
+  decodeControl,
+  decodeHistory,
+  decodeRecord,
+  encodeControl,
+  encodeRecord,
+} from '../../src/zk/records.js';
 
 export const PERSISTENT = '0000000000000000';
 
@@ -618,6 +633,47 @@ export class FakeConnection implements ElectionConnection, ElectionStore {
         }
       }
       return { members, problems };
+    });
+  }
+
+  readControl(onChange?: () => void): Promise<ControlView> {
+    const path = this.paths.control;
+    return this.req('getData', path, (): ControlView => {
+      this.watch(path, onChange);
+      const n = this.server.node(path);
+      if (!n) return { record: null, version: null };
+      try {
+        return { record: decodeControl(path, n.data), version: n.version };
+      } catch (err) {
+        if (err instanceof RecordError) return { error: err.message, version: n.version };
+        throw err;
+      }
+    });
+  }
+
+  writeControl(record: ControlRecord, expectedVersion: number | null): Promise<boolean> {
+    const path = this.paths.control;
+    return this.req(expectedVersion === null ? 'create' : 'setData', path, () => {
+      try {
+        if (expectedVersion === null) this.server.create(this, path, encodeControl(record), false);
+        else this.server.setData(this, path, encodeControl(record), expectedVersion);
+        return true;
+      } catch (err) {
+        if (err instanceof ZkError && ['BAD_VERSION', 'NODE_EXISTS', 'NO_NODE'].includes(err.zkCode))
+          return false;
+        throw err;
+      }
+    });
+  }
+
+  appendHistory(entry: HistoryRecordEntry): Promise<void> {
+    const path = this.paths.history;
+    return this.req('setData', path, () => {
+      const n = this.server.node(path);
+      const rec = decodeHistory(path, n?.data ?? null).record;
+      const data = Buffer.from(JSON.stringify(appendToHistory(rec, entry, HISTORY_LIMIT)));
+      if (n) this.server.setData(this, path, data, n.version);
+      else this.server.create(this, path, data, false);
     });
   }
 }
