@@ -83,6 +83,8 @@ export class TestNode {
   readonly timeline = new Map<string, Call[]>();
   /** What each callback does; tests replace entries. */
   behave: Behaviour = defaultBehaviour();
+  /** What the member record publishes as health. */
+  healthState = 'HEALTHY';
   /** false = this host cannot reach ZooKeeper: openSession fails. */
   reachable = true;
   /** A connection attempt that neither succeeds nor fails (a server that never answers). */
@@ -170,7 +172,7 @@ export class TestNode {
       priorityGraceMs: opts.priorityGraceMs ?? GRACE,
       stepDeadlineMs: opts.stepDeadlineMs ?? 600_000,
       agentVersion: 'test',
-      health: () => 'HEALTHY',
+      health: () => this.healthState,
       clock: world.clock,
       logger: createLogger({ level: 'debug', write: (line) => this.logs.push(line) }),
       callbacks: this.cb,
