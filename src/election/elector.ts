@@ -93,6 +93,9 @@ export class Elector {
   private lockWatchArmed = false;
   private breadcrumbWatchArmed = false;
   private controlWatchArmed = false;
+  /** When and why the state last changed (published for `hafc status`). */
+  private stateSince = new Date().toISOString();
+  private stateReason = 'starting';
   /** Pause and switchover, from the control znode (read every step, watched). */
   private readonly control: ControlState;
   private memberDirty = true;
@@ -374,6 +377,8 @@ export class Elector {
     if (next !== 'ACTIVE' && !this.activating) this.lease.stop();
     if (prev === next && prevEpoch === epoch) return;
     this.state = next;
+    this.stateSince = new Date().toISOString();
+    this.stateReason = reason;
     this.memberDirty = true;
     this.log.info(`elector ${prev} -> ${next}`, { reason, epoch: epoch?.toString() ?? null });
     try {
@@ -1276,6 +1281,16 @@ export class Elector {
       pid: this.opts.pid ?? process.pid,
       ...(c ? { session: c.sessionId } : {}),
       activationFailed: this.activationFailed,
+      since: this.stateSince,
+      sinceReason: this.stateReason.slice(0, 300),
+      ...(this.lastFailure
+        ? {
+            lastFailure: {
+              reason: this.lastFailure.reason.slice(0, 300),
+              at: new Date(Date.now() - (this.opts.clock.now() - this.lastFailure.atMs)).toISOString(),
+            },
+          }
+        : {}),
     };
   }
 }

@@ -68,6 +68,11 @@ export interface MemberRecord extends NodeIdentity {
    * not hold a free lock back for it however high its priority.
    */
   activationFailed?: boolean;
+  /** When the role last changed, and why (for `hafc status`). */
+  since?: string;
+  sinceReason?: string;
+  /** The last failed activation. */
+  lastFailure?: { reason: string; at: string };
 }
 
 export type AnyRecord = LockRecord | BreadcrumbRecord | MemberRecord;

@@ -107,6 +107,16 @@ export function decodeRecord<K extends AnyRecord['kind']>(
   }
   if (r.pid !== undefined && (typeof r.pid !== 'number' || !Number.isInteger(r.pid) || r.pid < 0))
     throw bad('pid');
+  if (r.since !== undefined && (typeof r.since !== 'string' || Number.isNaN(Date.parse(r.since))))
+    throw bad('since');
+  if (r.sinceReason !== undefined && (typeof r.sinceReason !== 'string' || r.sinceReason.length > 1024))
+    throw bad('sinceReason');
+  const lf = r.lastFailure as { reason?: unknown; at?: unknown } | undefined;
+  if (
+    lf !== undefined &&
+    (typeof lf !== 'object' || lf === null || typeof lf.reason !== 'string' || typeof lf.at !== 'string')
+  )
+    throw bad('lastFailure');
   const cp = r.controlPort;
   if (cp !== undefined && (typeof cp !== 'number' || !Number.isInteger(cp) || cp < 1 || cp > 65535))
     throw bad('controlPort');
