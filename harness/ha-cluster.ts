@@ -134,6 +134,21 @@ export class HaCluster {
     return run(process.execPath, [hafcBin, ...args], { timeout: 20_000 });
   }
 
+  /** Runs the CLI and reports its exit code instead of throwing on a non-zero one. */
+  async hafcExit(
+    args: string[],
+    timeoutMs = 60_000,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      const r = await run(process.execPath, [hafcBin, ...args], { timeout: timeoutMs });
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (err) {
+      const e = err as { code?: unknown; stdout?: string; stderr?: string; killed?: boolean };
+      if (typeof e.code !== 'number') throw err;
+      return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
+  }
+
   /** The node holding the shared resource (the active as the services themselves see it). */
   async waitForActive(timeoutMs = 20_000, not?: string): Promise<HaNode> {
     const holder = await waitFor(

@@ -14,6 +14,7 @@ import { ZkElectionStore } from '../zk/election-store.js';
 import { clusterPaths, type ClusterPaths } from '../zk/paths.js';
 import { openSession } from '../zk/session.js';
 import type { ZkSession } from '../zk/types.js';
+import { OpsError, type OpsFailure } from '../ops/errors.js';
 import { ExitCode } from './exit-codes.js';
 
 export interface ClusterTargetOptions {
@@ -42,6 +43,14 @@ export class VerbError extends Error {
     super(message);
   }
 }
+
+const OPS_EXIT: Record<OpsFailure, number> = {
+  usage: ExitCode.USAGE,
+  'no-eligible-target': ExitCode.NO_ELIGIBLE_TARGET,
+  failed: ExitCode.FAILED,
+  'timed-out': ExitCode.TIMED_OUT,
+  unreachable: ExitCode.ZK_UNREACHABLE,
+};
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -175,6 +184,10 @@ export async function withClusterTarget(
     if (err instanceof VerbError) {
       process.stderr.write(`${err.message}\n`);
       return err.exitCode;
+    }
+    if (err instanceof OpsError) {
+      process.stderr.write(`hafc ${err.message}\n`);
+      return OPS_EXIT[err.kind];
     }
     process.stderr.write(`hafc ${verb}: ${errorMessage(err)}\n`);
     // Lost the connection half way: the operator should know it was ZooKeeper, not the request.
