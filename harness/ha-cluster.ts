@@ -126,7 +126,16 @@ export class HaCluster {
 
   startAgent(id: string, opts: AgentStartOptions | undefined = this.opts.agentOptions?.(id)): AgentProc {
     const node = this.node(id);
-    node.agent = AgentProc.start(id, node.configFile, { HAFC_TEST_DIR: this.dir }, opts);
+    // Each node its own runtime directory, as systemd's RuntimeDirectory would be: the agent keeps
+    // its session there for a restart.
+    const runDir = path.join(this.dir, `run-${id}`);
+    fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    node.agent = AgentProc.start(
+      id,
+      node.configFile,
+      { HAFC_TEST_DIR: this.dir, HAFC_RUNTIME_DIR: runDir },
+      opts,
+    );
     return node.agent;
   }
 

@@ -82,7 +82,7 @@ export async function runAgent(configFile: string): Promise<number> {
   try {
     const agent = createAgent(cfg.service, logger.child({ component: 'service' }), clock);
     limits = guardLimits(cfg, agent.toStandbyTimeoutMs);
-    const zk = await zkAccess(cfg, logger, agent.toStandbyTimeoutMs);
+    const zk = await zkAccess(cfg, logger, agent.toStandbyTimeoutMs, true);
     const fencer = new Fencer(
       cfg.fencing.methods,
       cfg.fencing.timeoutMs,

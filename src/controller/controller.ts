@@ -141,6 +141,7 @@ export class Controller {
       callbacks: {
         becomeActive: (epoch, reason, signal) => this.toActive(epoch, reason, signal),
         becomeStandby: (reason) => this.toStandby(reason).then(() => undefined),
+        serviceState: (signal) => this.serviceState(signal),
         demote: (reason) => this.toStandby(reason),
         fenceOldActive: (target, epoch, signal) => this.fence(target, epoch, signal),
         onStateChange: (next, prev, reason, epoch) => {
@@ -251,6 +252,22 @@ export class Controller {
   }
 
   /** Never throws: returns whether the service is known to be standby now. */
+  /** The service's own word on its role, bounded by the health timeout. */
+  private async serviceState(signal: AbortSignal): Promise<'active' | 'standby' | 'unknown'> {
+    const agent = this.deps.agent;
+    if (!agent.state) return 'unknown';
+    const r = await withDeadline(
+      agent.state(
+        this.ctx(this.role(), this.elector.getEpoch() ?? 0n, 'resuming after an agent restart'),
+        signal,
+      ),
+      this.cfg.health.timeoutMs,
+      'state query',
+      this.deps.clock,
+    );
+    return r === 'active' || r === 'standby' ? r : 'unknown';
+  }
+
   private async toStandby(reason: string): Promise<boolean> {
     const t0 = this.deps.clock.now();
     // The epoch the service was last told, so a to-standby hook can tell which activation ends.

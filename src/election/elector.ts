@@ -72,6 +72,8 @@ export class Elector {
   private conn: ElectionConnection | null = null;
   private electable = false;
   private electableReason = 'health not known yet';
+  /** The controller has given a first health verdict (a resumed lock waits for one). */
+  private healthKnown = false;
   /** What the controller last said, before noFailover is applied (a reload may change that). */
   private healthElectable = { electable: false, reason: 'health not known yet' };
   private stopped = false;
@@ -140,6 +142,10 @@ export class Elector {
   /** Health/eligibility decided by the controller, in one place. */
   setElectable(electable: boolean, reason: string): void {
     this.healthElectable = { electable, reason };
+    if (!this.healthKnown) {
+      this.healthKnown = true;
+      this.kick();
+    }
     const e = electable && !this.opts.node.noFailover;
     if (e === this.electable) return;
     this.log.info(e ? 'joining the election' : 'leaving the election', { reason });
@@ -380,6 +386,9 @@ export class Elector {
     this.stateSince = new Date().toISOString();
     this.stateReason = reason;
     this.memberDirty = true;
+    // Another step publishes the member record now, not at the next unrelated event: peers and
+    // `hafc failover` read roles from it.
+    this.kick();
     this.log.info(`elector ${prev} -> ${next}`, { reason, epoch: epoch?.toString() ?? null });
     try {
       this.opts.callbacks.onStateChange?.(next, prev, reason, epoch);
@@ -562,6 +571,11 @@ export class Elector {
       throw err;
     }
 
+    if (view.state === 'ours' && this.state === 'INIT' && c.resumed) {
+      const adopted = await this.adoptResumedLock(c, store, view.epoch);
+      if (adopted) return adopted;
+    }
+
     if (!this.electable) {
       // Even out of the race: who held the lock matters if we join later and the breadcrumb is gone.
       if (view.state === 'theirs') await this.noteHolder(store, view);
@@ -635,6 +649,111 @@ export class Elector {
       await c.store.releaseLock().catch(() => undefined);
       this.kick();
       return d('demoted', reason);
+    }
+  }
+
+  /**
+   * This process resumed the session of its previous run, which holds the lock: take the
+   * activation over instead of failing over. Only with the evidence that the previous run got as
+   * far as promoting: the breadcrumb names us, this session and the lock's epoch, undemoted (it
+   * is written after fencing, before to-active). The service is asked for its state; one that is
+   * not active is told to-active again with the SAME epoch (nobody else can have held the lock
+   * meanwhile: its znode never went away). Before the first health verdict we wait; an
+   * unhealthy service is not adopted (the normal path demotes and releases). Null = not ours to
+   * adopt: the normal path releases the lock and competes afresh.
+   */
+  private async adoptResumedLock(
+    c: ElectionConnection,
+    store: ElectionStore,
+    epoch: bigint,
+  ): Promise<Decision | null> {
+    if (!this.healthKnown) {
+      // setElectable kicks the loop when the first verdict arrives; the lease bounds the wait.
+      return d(
+        'resuming',
+        `resumed session holds the lock (epoch ${epoch}); waiting for the first health verdict`,
+      );
+    }
+    if (!this.electable) {
+      // The previous run's activation may still be serving: stand it down while we hold the lock
+      // and say so in the breadcrumb, so the next active need not fence it.
+      const clean = await this.opts.callbacks.demote(
+        `agent restarted with the lock (epoch ${epoch}) but not electable: ${this.electableReason}`,
+      );
+      if (clean) {
+        this.pendingMark = epoch;
+        await this.markDemoted(store);
+      }
+      return null;
+    }
+    const bc = await store.readBreadcrumb();
+    const r = bc && 'record' in bc ? bc.record : null;
+    const n = this.opts.node;
+    if (
+      !r ||
+      r.id !== n.id ||
+      r.host !== n.host ||
+      r.port !== n.port ||
+      r.session !== c.sessionId ||
+      r.epoch !== epoch.toString() ||
+      r.demoted === true
+    ) {
+      this.log.info(
+        'resumed session holds the lock, but the breadcrumb does not show our activation; competing afresh',
+        {
+          epoch: epoch.toString(),
+        },
+      );
+      return null;
+    }
+    const gen = c.generation;
+    const ac = new AbortController();
+    this.activation = ac;
+    this.activating = true;
+    this.lease.reset();
+    this.lease.watch(() => this.conn);
+    try {
+      let reported: string = 'unknown';
+      try {
+        reported = (await this.opts.callbacks.serviceState?.(ac.signal)) ?? 'unknown';
+      } catch (err) {
+        this.log.warn('could not ask the service for its state while resuming', { error: errorMessage(err) });
+      }
+      const reason = `agent restarted: resumed its ZooKeeper session, lock epoch ${epoch} and breadcrumb are still ours (service reports ${reported})`;
+      if (reported !== 'active') {
+        if (!this.mayPromote(gen, ac))
+          return await this.abandon(store, 'ZooKeeper session or lease gone while resuming');
+        try {
+          await this.opts.callbacks.becomeActive(epoch, reason, ac.signal);
+        } catch (err) {
+          await this.opts.callbacks.demote(`to-active failed while resuming: ${errorMessage(err)}`);
+          return await this.abandon(store, `to-active failed while resuming: ${errorMessage(err)}`);
+        }
+      }
+      if (!this.mayPromote(gen, ac)) {
+        await this.opts.callbacks.demote('resumed activation outlived its ZooKeeper session');
+        this.neutral('resumed activation outlived its session');
+        this.kick();
+        return d('activation-ignored', 'resumed activation outlived its session or lease');
+      }
+      this.breadcrumbWatchArmed = false;
+      this.setState('ACTIVE', reason, epoch);
+      this.kick();
+      this.control.appendHistory(store, {
+        event: 'activated',
+        node: n.id,
+        from: n.id,
+        cause: reason,
+        epoch: epoch.toString(),
+        fenced: [],
+      });
+      return d('resumed', reason);
+    } finally {
+      this.activating = false;
+      if (this.state !== 'ACTIVE') {
+        this.activation = null;
+        this.lease.stop();
+      }
     }
   }
 

@@ -98,6 +98,11 @@ export interface ElectionConnection {
   readonly generation: number;
   /** 16 hex digits. */
   readonly sessionId: string;
+  /**
+   * This connection re-attached to a session a previous run of this agent left behind (it was
+   * restarted within the session timeout): the locks and members that session owns are ours.
+   */
+  readonly resumed: boolean;
   readonly state: ConnectionState;
   /** The session timeout the server granted (it clamps what we ask for). */
   readonly negotiatedTimeoutMs: number;

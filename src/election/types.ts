@@ -14,6 +14,8 @@ export type ElectorState = 'INIT' | 'ACTIVE' | 'STANDBY' | 'NEUTRAL';
 export interface ElectorCallbacks {
   /** Make the local service active with this epoch. Throws on failure; abort = give up now. */
   becomeActive(epoch: bigint, reason: string, signal: AbortSignal): Promise<void>;
+  /** The service's own word on its role (resuming after an agent restart); 'unknown' if it cannot say. */
+  serviceState?(signal: AbortSignal): Promise<'active' | 'standby' | 'unknown'>;
   /** Another node holds the lock: make sure the local service is standby. Errors are logged. */
   becomeStandby(reason: string): Promise<void>;
   /** Demote the local service (it may be active). True when it is known to be standby now. */
@@ -98,6 +100,8 @@ export type DecisionAction =
   | 'activation-failed'
   | 'activation-ignored'
   | 'paused'
+  | 'resuming'
+  | 'resumed'
   | 'handed-over'
   | 'switchover-refused'
   | 'error';

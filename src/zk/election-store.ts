@@ -352,6 +352,8 @@ export class ZkElectionConnection implements ElectionConnection {
     readonly session: ZkSession,
     paths: ClusterPaths,
     acl?: Acl[],
+    /** After close(): e.g. forget the session file (a closed session cannot be resumed). */
+    private readonly onClosed?: () => void,
   ) {
     this.store = new ZkElectionStore(session, paths, acl);
   }
@@ -361,6 +363,9 @@ export class ZkElectionConnection implements ElectionConnection {
   }
   get sessionId(): string {
     return this.session.sessionId;
+  }
+  get resumed(): boolean {
+    return this.session.resumed;
   }
   get state() {
     return this.session.state;
@@ -379,7 +384,8 @@ export class ZkElectionConnection implements ElectionConnection {
     this.session.on('state', listener);
   }
 
-  close(): Promise<void> {
-    return this.session.close();
+  async close(): Promise<void> {
+    await this.session.close();
+    this.onClosed?.();
   }
 }

@@ -60,9 +60,21 @@ describe('operator verbs with real agents on a real ZooKeeper', () => {
     }
   }
 
+  /** Waits until every agent's member record shows the role it has (they publish it a step later). */
+  async function membersShow(roles: Record<string, string>): Promise<void> {
+    await waitFor(`member records to show ${JSON.stringify(roles)}`, async () => {
+      for (const [id, role] of Object.entries(roles)) {
+        const data = await znode(`/hafc/${cluster!.cluster}/members/${id}`).catch(() => null);
+        if (!data || JSON.parse(data.toString()).role !== role) return undefined;
+      }
+      return true;
+    });
+  }
+
   it('failover --wait: the active demotes first, the target promotes unfenced, zero overlap, handover printed', async () => {
     cluster = await start();
     const { active, standby } = await cluster.settled();
+    await membersShow({ [active.id]: 'ACTIVE', [standby.id]: 'STANDBY' });
     const t0 = resource.now();
     const r = await cluster.hafcExit([
       'failover',
@@ -105,6 +117,7 @@ describe('operator verbs with real agents on a real ZooKeeper', () => {
     const active = await cluster.waitForActive();
     expect(active.id).toBe('nn1');
     await cluster.node('nn2').agent!.waitForRole('neutral');
+    await membersShow({ nn1: 'ACTIVE', nn2: 'NEUTRAL' });
     const r = await cluster.hafcExit(['failover', '-c', active.configFile]);
     expect(r.code, r.stdout + r.stderr).toBe(4);
     expect(r.stderr).toContain('no member is eligible to take over');
@@ -137,6 +150,7 @@ describe('operator verbs with real agents on a real ZooKeeper', () => {
   it('--dry-run with an eligible target explains and changes nothing', async () => {
     cluster = await start();
     const { active, standby } = await cluster.settled();
+    await membersShow({ [active.id]: 'ACTIVE', [standby.id]: 'STANDBY' });
     const before = await znode(`/hafc/${cluster.cluster}/control`);
     const r = await cluster.hafcExit(['failover', '-c', active.configFile, '--dry-run']);
     expect(r.code, r.stderr).toBe(0);

@@ -124,6 +124,11 @@ export interface FakeConnectOptions {
   deadlines?: boolean;
   /** 0 = no probe. @default T / 3 */
   probeIntervalMs?: number;
+  /**
+   * Re-attach to this live session (an agent process restarted): the old connection object is
+   * dropped without ending the session; rejects with SESSION_EXPIRED when the session is gone.
+   */
+  resumeSessionId?: string;
 }
 
 export class FakeCoordinator {
@@ -150,6 +155,12 @@ export class FakeCoordinator {
   async connect(opts: FakeConnectOptions = {}): Promise<FakeConnection> {
     await Promise.resolve();
     if (!this.reachable) throw new ZkError('CONNECT_TIMEOUT', 'could not connect to ZooKeeper (unreachable)');
+    if (opts.resumeSessionId !== undefined) {
+      const old = [...this.conns].find((x) => x.sessionId === opts.resumeSessionId);
+      if (!old) throw new ZkError('SESSION_EXPIRED', `session ${opts.resumeSessionId} has expired`);
+      this.conns.delete(old);
+      old.detach();
+    }
     const c = new FakeConnection(this, opts);
     this.conns.add(c);
     return c;
@@ -336,7 +347,8 @@ export class FakeCoordinator {
 
 export class FakeConnection implements ElectionConnection, ElectionStore {
   readonly generation = ++lastGeneration;
-  readonly sessionId = (++lastSession).toString(16).padStart(16, '0');
+  readonly sessionId: string;
+  readonly resumed: boolean;
   readonly negotiatedTimeoutMs: number;
   readonly relayAllowanceMs: number;
   readonly store: ElectionStore = this;
@@ -354,6 +366,8 @@ export class FakeConnection implements ElectionConnection, ElectionStore {
     private readonly server: FakeCoordinator,
     private readonly opts: FakeConnectOptions,
   ) {
+    this.sessionId = opts.resumeSessionId ?? (++lastSession).toString(16).padStart(16, '0');
+    this.resumed = opts.resumeSessionId !== undefined;
     this.negotiatedTimeoutMs = opts.negotiatedTimeoutMs ?? 4000;
     this.relayAllowanceMs = opts.relayAllowanceMs ?? 0;
     this.lastProof = server.clock.now();
@@ -418,6 +432,16 @@ export class FakeConnection implements ElectionConnection, ElectionStore {
   }
 
   /** @internal */
+  /** @internal its process died: the session lives on in the server; this object hears nothing more. */
+  detach(): void {
+    this.cancelProbe();
+    this.cancelDeadline();
+    this.watches.clear();
+    this.heldEvents.length = 0;
+    this.listeners.length = 0;
+    this.current = 'closed';
+  }
+
   terminate(next: 'lost' | 'closed'): void {
     if (this.current === 'closed' || this.current === next) return;
     this.cancelProbe();

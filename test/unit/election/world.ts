@@ -57,11 +57,14 @@ export interface NodeOptions {
   priorityGraceMs?: number;
   stepDeadlineMs?: number;
   controlPort?: number;
+  /** The first connect re-attaches to this live session (a restarted agent); fresh if it is gone. */
+  resumeSessionId?: string;
 }
 
 export type Behaviour = {
   becomeActive: ElectorCallbacks['becomeActive'];
   becomeStandby: ElectorCallbacks['becomeStandby'];
+  serviceState: NonNullable<ElectorCallbacks['serviceState']>;
   demote: ElectorCallbacks['demote'];
   fenceOldActive: ElectorCallbacks['fenceOldActive'];
 };
@@ -70,6 +73,7 @@ export function defaultBehaviour(): Behaviour {
   return {
     becomeActive: async () => {},
     becomeStandby: async () => {},
+    serviceState: async () => 'unknown',
     demote: async () => true,
     fenceOldActive: async () => true,
   };
@@ -122,6 +126,9 @@ export class TestNode {
         onBecomeStandby(reason);
         return this.behave.becomeStandby(reason);
       }),
+      serviceState: vi.fn<NonNullable<ElectorCallbacks['serviceState']>>((signal) =>
+        this.behave.serviceState(signal),
+      ),
       demote: vi.fn<ElectorCallbacks['demote']>((reason) => {
         onDemote(reason);
         return this.behave.demote(reason);
@@ -158,10 +165,15 @@ export class TestNode {
         if (!this.reachable) {
           throw new ZkError('CONNECT_TIMEOUT', `could not open a ZooKeeper session (host ${id} partitioned)`);
         }
-        const s = await world.server.connect({
+        const base = {
           negotiatedTimeoutMs: opts.negotiatedTimeoutMs ?? T,
           relayAllowanceMs: opts.relayAllowanceMs ?? 0,
-        });
+        };
+        let s: FakeConnection | undefined;
+        if (opts.resumeSessionId !== undefined && this.sessions.length === 0) {
+          s = await world.server.connect({ ...base, resumeSessionId: opts.resumeSessionId }).catch(() => undefined);
+        }
+        s ??= await world.server.connect(base);
         this.sessions.push(s);
         return s;
       },
