@@ -18,7 +18,7 @@ import type { HafcConfig } from '../config/types.js';
 import { errorMessage, HookTimeoutError } from '../errors.js';
 import { Elector, type ElectorState, type ElectorStatus } from '../election/elector.js';
 import { POLICIES } from '../election/lease.js';
-import type { ElectionConnection } from '../election/store.js';
+import type { ElectionConnection, ElectionStore } from '../election/store.js';
 import type { Fencer } from '../fencing/fencer.js';
 import type { HealthMonitor, HealthState } from '../health/monitor.js';
 import type { Logger } from '../log.js';
@@ -184,6 +184,11 @@ export class Controller {
     this.stopping = true;
     await this.elector.stop();
     await this.deps.health.stop();
+  }
+
+  /** The cluster's store through this agent's session, while connected (HTTP operator actions). */
+  clusterStore(): ElectionStore | null {
+    return this.elector.connectedStore();
   }
 
   role(): Role {

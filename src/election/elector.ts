@@ -216,6 +216,12 @@ export class Elector {
     this.kick();
   }
 
+  /** The store of our session while it is connected (operator actions through this agent). */
+  connectedStore(): ElectionStore | null {
+    const c = this.conn;
+    return c && c.state === 'connected' ? c.store : null;
+  }
+
   /** Maintenance mode (from the control znode, as last read). */
   paused(): boolean {
     return this.control.paused !== null;
