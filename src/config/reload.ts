@@ -134,7 +134,7 @@ export const RELOAD_RULES: Readonly<Record<string, ReloadRule>> = {
   'node.id': restart(IDENTITY),
   'node.host': restart(IDENTITY),
   'node.port': restart(IDENTITY),
-  'node.priority': live('republished in members/<id> at once'),
+  'node.priority': live('republished in `members/<id>` at once'),
   'node.noFailover': live('re-decides electability at once (true on an active demotes it)'),
   'zookeeper.connect': restart(SESSION),
   'zookeeper.root': restart('the root is the path of the lock and member znodes'),
