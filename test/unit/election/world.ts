@@ -171,7 +171,9 @@ export class TestNode {
         };
         let s: FakeConnection | undefined;
         if (opts.resumeSessionId !== undefined && this.sessions.length === 0) {
-          s = await world.server.connect({ ...base, resumeSessionId: opts.resumeSessionId }).catch(() => undefined);
+          s = await world.server
+            .connect({ ...base, resumeSessionId: opts.resumeSessionId })
+            .catch(() => undefined);
         }
         s ??= await world.server.connect(base);
         this.sessions.push(s);
