@@ -1,6 +1,6 @@
 /**
- * Structured logging: one JSON object a line (or a readable line with log.format: pretty; the
- * format is never picked from whether stderr is a terminal).
+ * Structured logging: one JSON object a line, or a readable line (log.format: pretty, or auto
+ * with stderr on a terminal: a person is reading; the journal and pipes get JSON).
  * Kept in-house: the whole need is small, and it must never throw on odd field values.
  *
  * Logging must never take the agent down: an active agent that dies on a full disk or a closed
@@ -32,7 +32,8 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 
 export interface LoggerOptions {
   level?: LogLevel;
-  format?: 'json' | 'pretty';
+  /** auto: pretty when stderr is a terminal (and no `write` is given), else json. @default json */
+  format?: 'auto' | 'json' | 'pretty';
   /** Where lines go (without the newline); a throw counts the line as dropped. @default stderr */
   write?: (line: string) => void;
   base?: LogFields;
@@ -40,7 +41,10 @@ export interface LoggerOptions {
 
 export function createLogger(opts: LoggerOptions = {}): CountingLogger {
   const level = opts.level ?? 'info';
-  const format = opts.format ?? 'json';
+  const format = resolveFormat(
+    opts.format ?? 'json',
+    opts.write === undefined && process.stderr.isTTY === true,
+  );
   let dropped = 0;
   const drop = () => {
     dropped++;
@@ -68,6 +72,11 @@ export function createLogger(opts: LoggerOptions = {}): CountingLogger {
     };
   };
   return make(opts.base ?? {});
+}
+
+/** `auto` decided once, when the logger is made. */
+export function resolveFormat(format: 'auto' | 'json' | 'pretty', stderrIsTty: boolean): 'json' | 'pretty' {
+  return format === 'auto' ? (stderrIsTty ? 'pretty' : 'json') : format;
 }
 
 export const silentLogger: Logger = createLogger({ write: () => {} });
