@@ -13,6 +13,12 @@ declare -A NEED=(
   [e2fsprogs]=/usr/sbin/mkfs.ext4
   [util-linux]=/usr/sbin/fsfreeze
   [mount]=/usr/bin/mount
+  # systemd-notify (the agent's sd_notify path) and systemd-analyze (the unit's verify test).
+  [systemd]=/usr/bin/systemd-analyze
+  # The stand-in for systemd's notification socket (Node cannot bind a unix datagram socket).
+  [python3]=/usr/bin/python3
+  # The install test takes the patch off an installed copy to see the agent refuse it.
+  [patch]=/usr/bin/patch
 )
 
 missing=()

@@ -1,6 +1,6 @@
 /**
- * Structured logging: one JSON object a line (or a readable line with log.format: pretty; the
- * format is never picked from whether stderr is a terminal).
+ * Structured logging: one JSON object a line, or a readable line (log.format: pretty, or auto
+ * with stderr on a terminal: a person is reading; the journal and pipes get JSON).
  * Kept in-house: the whole need is small, and it must never throw on odd field values.
  *
  * Logging must never take the agent down: an active agent that dies on a full disk or a closed
@@ -32,7 +32,8 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 
 export interface LoggerOptions {
   level?: LogLevel;
-  format?: 'json' | 'pretty';
+  /** auto: pretty when stderr is a terminal (and no `write` is given), else json. @default json */
+  format?: 'auto' | 'json' | 'pretty';
   /** Where lines go (without the newline); a throw counts the line as dropped. @default stderr */
   write?: (line: string) => void;
   base?: LogFields;
@@ -42,6 +43,8 @@ export interface LoggerOptions {
 interface Settings {
   level: LogLevel;
   format: 'json' | 'pretty';
+  /** Whether lines go to a terminal (decides what `auto` means on a reload too). */
+  tty: boolean;
 }
 
 const settingsOf = new WeakMap<Logger, Settings>();
@@ -51,16 +54,24 @@ const settingsOf = new WeakMap<Logger, Settings>();
  * before or after); false for any other logger. A reload (SIGHUP) uses it: the agent's loggers
  * are handed out at start and cannot be swapped.
  */
-export function setLogOptions(logger: Logger, opts: Partial<Settings>): boolean {
+export function setLogOptions(
+  logger: Logger,
+  opts: { level?: LogLevel; format?: 'auto' | 'json' | 'pretty' },
+): boolean {
   const s = settingsOf.get(logger);
   if (s === undefined) return false;
   if (opts.level !== undefined) s.level = opts.level;
-  if (opts.format !== undefined) s.format = opts.format;
+  if (opts.format !== undefined) s.format = resolveFormat(opts.format, s.tty);
   return true;
 }
 
 export function createLogger(opts: LoggerOptions = {}): CountingLogger {
-  const settings: Settings = { level: opts.level ?? 'info', format: opts.format ?? 'json' };
+  const tty = opts.write === undefined && process.stderr.isTTY === true;
+  const settings: Settings = {
+    level: opts.level ?? 'info',
+    format: resolveFormat(opts.format ?? 'json', tty),
+    tty,
+  };
   let dropped = 0;
   const drop = () => {
     dropped++;
@@ -90,6 +101,11 @@ export function createLogger(opts: LoggerOptions = {}): CountingLogger {
     return logger;
   };
   return make(opts.base ?? {});
+}
+
+/** `auto` decided once, when the logger is made. */
+export function resolveFormat(format: 'auto' | 'json' | 'pretty', stderrIsTty: boolean): 'json' | 'pretty' {
+  return format === 'auto' ? (stderrIsTty ? 'pretty' : 'json') : format;
 }
 
 export const silentLogger: Logger = createLogger({ write: () => {} });

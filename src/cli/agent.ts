@@ -10,7 +10,10 @@ import { Controller } from '../controller/controller.js';
 import { errorMessage, HafcError } from '../errors.js';
 import { HealthMonitor } from '../health/monitor.js';
 import { createLogger, stderrSink } from '../log.js';
+import { takeNotifyEnv } from '../systemd/notify-env.js';
+import { linkSystemd } from '../systemd/wire.js';
 import { VERSION } from '../version.js';
+import { assertPatched } from '../zk/session.js';
 import { ExitCode } from './exit-codes.js';
 import { installProcessGuard, ProcessGuard, type GuardLimits } from './process-guard.js';
 import { buildParts, installReload } from './reload.js';
@@ -41,6 +44,8 @@ export function guardLimits(cfg: HafcConfig, toStandbyTimeoutMs: number): GuardL
 }
 
 export async function runAgent(configFile: string): Promise<number> {
+  // Before anything can spawn a hook: they must not inherit systemd's notification socket.
+  const notifyEnv = takeNotifyEnv(process.env, process.pid);
   // Signals and fatal errors are handled from the very start; before the configuration is read
   // they have nothing to demote, and log without the cluster's fields.
   const guard = new ProcessGuard({
@@ -69,6 +74,7 @@ export async function runAgent(configFile: string): Promise<number> {
   }
   const logger = loggerFor(cfg);
   guard.setLogger(logger);
+  for (const problem of notifyEnv.problems) logger.warn(problem, { component: 'systemd' });
   if (inspectorRequested())
     logger.warn(
       'the inspector was enabled explicitly (--inspect): whoever connects to it runs code as this agent',
@@ -77,7 +83,9 @@ export async function runAgent(configFile: string): Promise<number> {
   const clock = systemClock;
   let controller: Controller;
   let limits: GuardLimits;
+  let systemd;
   try {
+    assertPatched();
     const parts = buildParts(cfg, logger, clock, () => controller?.role() ?? 'init');
     const { agent, fencer } = parts;
     limits = guardLimits(cfg, agent.toStandbyTimeoutMs);
@@ -99,6 +107,14 @@ export async function runAgent(configFile: string): Promise<number> {
       clock,
       logger,
     });
+    systemd = linkSystemd(notifyEnv.target, {
+      config: cfg,
+      toStandbyTimeoutMs: agent.toStandbyTimeoutMs,
+      status: () => controller.status(),
+      health,
+      clock,
+      logger,
+    });
   } catch (err) {
     logger.error('cannot start', {
       error: errorMessage(err),
@@ -111,6 +127,10 @@ export async function runAgent(configFile: string): Promise<number> {
   // Attached before start(): from the first election on, a crash demotes what it may have promoted.
   guard.attach(controller, limits);
   installReload(guard, { configFile, config: cfg, controller, logger, clock });
+  guard.onStopping((reason) => systemd.markStopping(reason));
   controller.start();
-  return await guard.done;
+  systemd.start();
+  const code = await guard.done;
+  systemd.close();
+  return code;
 }

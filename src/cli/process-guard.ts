@@ -69,6 +69,7 @@ export class ProcessGuard {
   private stopping: Promise<Settled> | null = null;
   private extraErrors = 0;
   private reload: (() => void) | null = null;
+  private readonly stoppingListeners: ((reason: string) => void)[] = [];
   private resolveDone!: (code: number) => void;
   /** Resolves with the exit code when a clean stop has finished (the other paths exit). */
   readonly done: Promise<number>;
@@ -90,6 +91,27 @@ export class ProcessGuard {
   /** Switches from the start-up logger to the configured one. */
   setLogger(logger: Logger): void {
     this.log = logger;
+  }
+
+  /**
+   * `fn` runs once the agent starts to go down (a clean stop or an emergency), with why; e.g.
+   * to tell systemd STOPPING=1. A throwing listener is ignored: stopping matters more.
+   */
+  onStopping(fn: (reason: string) => void): void {
+    this.stoppingListeners.push(fn);
+  }
+
+  private enter(phase: 'stopping' | 'emergency', reason: string): void {
+    const first = this.phase !== 'stopping' && this.phase !== 'emergency';
+    this.phase = phase;
+    if (!first) return;
+    for (const fn of this.stoppingListeners) {
+      try {
+        fn(reason);
+      } catch {
+        // see onStopping
+      }
+    }
   }
 
   /** The agent is running: from now on signals and errors act on it. */
@@ -174,7 +196,7 @@ export class ProcessGuard {
         this.opts.exit(ExitCode.OK);
         return;
       case 'running':
-        this.phase = 'stopping';
+        this.enter('stopping', `${sig} received`);
         this.log.info(`${sig} received: stopping (demoting the service if active)`);
         this.beginCleanStop();
         return;
@@ -195,7 +217,7 @@ export class ProcessGuard {
   /** The agent cannot go on (e.g. a second agent uses its node id): a clean stop, then `code`. */
   stopWith(code: number, reason: string): void {
     if (this.phase !== 'running') return;
-    this.phase = 'stopping';
+    this.enter('stopping', reason);
     this.log.error('stopping: cannot continue', { reason });
     this.beginCleanStop(code);
   }
@@ -244,7 +266,7 @@ export class ProcessGuard {
    * session, so that the standby takes over at once instead of after the session timeout.
    */
   private async emergency(why: string, release: boolean): Promise<void> {
-    this.phase = 'emergency';
+    this.enter('emergency', why);
     const o = this.opts;
     const l = this.limits;
     const cancelBackstop = o.clock.setTimer(

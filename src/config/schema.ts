@@ -226,9 +226,9 @@ const LOG = section(
       default: 'info',
       doc: 'The lowest level logged.',
     }),
-    format: oneOf(['json', 'pretty'] as const, {
-      default: 'json',
-      doc: 'One JSON object per line, or for humans.',
+    format: oneOf(['auto', 'json', 'pretty'] as const, {
+      default: 'auto',
+      doc: 'One JSON object per line (json), one readable line (pretty), or auto: pretty when stderr is a terminal, else json (the journal, a pipe, a file).',
     }),
   },
   { doc: 'Logging, to stderr.' },

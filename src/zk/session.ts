@@ -138,15 +138,17 @@ let patchChecked = false;
 
 /**
  * The library as published crashes the process on some server replies (see the patch): running
- * it unpatched (an install with --ignore-scripts, a copied node_modules) must be refused, loudly.
+ * it unpatched (a node_modules copied or installed without hafc's bundled copy) must be refused,
+ * loudly. Exported so that the agent refuses at start-up, not at its first connection attempt.
  */
-function assertPatched(): void {
+export function assertPatched(): void {
   if (patchChecked) return;
   const file = requireLib.resolve('node-zookeeper-client/lib/ConnectionManager.js');
   if (!readFileSync(file, 'utf8').includes('hafc patch')) {
     throw new ConfigError(
-      `node-zookeeper-client at ${file} is not patched: its crash fixes are missing (was npm run with ` +
-        '--ignore-scripts?); reinstall hafc so that patch-package applies patches/node-zookeeper-client+1.1.3.patch',
+      `node-zookeeper-client at ${file} is not patched: its crash fixes are missing. The hafc package ` +
+        'bundles the patched copy: reinstall hafc from its package; in a source tree run npm ci ' +
+        '(its prepare script applies patches/node-zookeeper-client+1.1.3.patch)',
     );
   }
   patchChecked = true;

@@ -1,3 +1,4 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import {
   createLogger,
   fdSink,
   MAX_QUEUED_LOG_BYTES,
+  resolveFormat,
   setLogOptions,
   streamSink,
   type Logger,
@@ -159,3 +161,35 @@ describe('setLogOptions (a reload)', () => {
     expect(setLogOptions(other, { level: 'debug' })).toBe(false);
   });
 });
+
+describe('log.format auto: pretty for a person at a terminal, JSON for everything else', () => {
+  const LOG_JS = path.resolve('dist/src/log.js');
+  const script = `import { createLogger } from ${JSON.stringify(LOG_JS)}; createLogger({ format: 'auto' }).info('hello', { a: 1 });`;
+
+  it('resolveFormat', () => {
+    expect(resolveFormat('auto', true)).toBe('pretty');
+    expect(resolveFormat('auto', false)).toBe('json');
+    expect(resolveFormat('json', true)).toBe('json');
+    expect(resolveFormat('pretty', false)).toBe('pretty');
+  });
+
+  it('a real terminal (script(1) gives stderr a pty) gets the pretty line', () => {
+    const out = execFileSync(
+      'script',
+      ['-qec', `node --input-type=module -e ${shellQuote(script)}`, '/dev/null'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(out).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}hello \{"a":1\}\r?\n$/);
+  });
+
+  it('a pipe gets JSON', () => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(JSON.parse(r.stderr)).toMatchObject({ level: 'info', msg: 'hello', a: 1 });
+  });
+});
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}

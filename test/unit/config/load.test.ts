@@ -97,7 +97,7 @@ describe('parseConfig defaults', () => {
       fencing: { methods: [{ kind: 'shell', command: 'fence' }], timeoutMs: 30000 },
       election: { priorityGraceMs: 3000, backoffMs: 5000 },
       control: { listen: '127.0.0.1:9779' },
-      log: { level: 'info', format: 'json' },
+      log: { level: 'info', format: 'auto' },
     } satisfies HafcConfig);
   });
 
@@ -518,7 +518,7 @@ describe('parseConfig errors', () => {
       'config ns1.yaml: health.fall: must be an integer from 1 to 100, got "three"',
       'config ns1.yaml: health.check.tcp: must be host:port, got "x"',
       'config ns1.yaml: service.agent: "redis" is not available in this version (available: shell, http)',
-      'config ns1.yaml: log.format: must be one of json, pretty, got "xml"',
+      'config ns1.yaml: log.format: must be one of auto, json, pretty, got "xml"',
     ]);
   });
 

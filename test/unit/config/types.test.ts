@@ -51,7 +51,7 @@ interface Expected {
   fencing: { methods: FenceMethodConfig[]; timeoutMs: number };
   election: { priorityGraceMs: number; backoffMs: number };
   control: { listen: string; tokenFile?: string };
-  log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'pretty' };
+  log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'auto' | 'json' | 'pretty' };
 }
 
 // These are checked by the compiler (`npm run typecheck` covers test/): a declaration that drops,
