@@ -335,6 +335,8 @@ export class Elector {
     } else if (!same) {
       this.log[DECISION_LEVEL[decision.action] ?? 'info'](`decision: ${decision.action}`, {
         reason: decision.reason,
+        state: this.state,
+        epoch: this.epoch?.toString() ?? null,
       });
     }
   }
@@ -1024,6 +1026,7 @@ export class Elector {
         this.log.info('fencing the previous active', {
           target: target.id,
           targetEpoch: target.epoch.toString(),
+          epoch: epoch.toString(),
         });
         let fenced: boolean;
         let why = 'failed by every method';
