@@ -13,6 +13,8 @@ declare -A NEED=(
   [e2fsprogs]=/usr/sbin/mkfs.ext4
   [util-linux]=/usr/sbin/fsfreeze
   [mount]=/usr/bin/mount
+  # The metrics tests: promtool checks /metrics and the alert rules; a real server scrapes agents.
+  [prometheus]=/usr/bin/promtool
 )
 
 missing=()
@@ -43,5 +45,6 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian's zookeeper package would start a system server under systemd; we never use it.
+# Debian's zookeeper and prometheus packages would start system servers under systemd; we never
+# use them (the tests start their own, on random ports).
 echo "setup: installed ${missing[*]}"
