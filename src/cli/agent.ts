@@ -12,7 +12,10 @@ import { errorMessage, HafcError } from '../errors.js';
 import { Fencer } from '../fencing/fencer.js';
 import { createCheck } from '../health/checks.js';
 import { HealthMonitor } from '../health/monitor.js';
+import { notAvailableActions } from '../http/control.js';
+import { startHttp, type AgentHttp } from '../http/start.js';
 import { createLogger, stderrSink } from '../log.js';
+import { PromMetrics } from '../metrics/prom.js';
 import { VERSION } from '../version.js';
 import { ExitCode } from './exit-codes.js';
 import { installProcessGuard, ProcessGuard, type GuardLimits } from './process-guard.js';
@@ -79,6 +82,7 @@ export async function runAgent(configFile: string): Promise<number> {
   const clock = systemClock;
   let controller: Controller;
   let limits: GuardLimits;
+  let http: AgentHttp;
   try {
     const agent = createAgent(cfg.service, logger.child({ component: 'service' }), clock);
     limits = guardLimits(cfg, agent.toStandbyTimeoutMs);
@@ -111,6 +115,12 @@ export async function runAgent(configFile: string): Promise<number> {
       clock,
       logger: logger.child({ component: 'health' }),
     });
+    const metrics = new PromMetrics({
+      version: VERSION,
+      cluster: cfg.cluster,
+      node: cfg.node.id,
+      fencingMethods: cfg.fencing.methods.map((m) => m.kind),
+    });
     controller = new Controller({
       config: cfg,
       agent,
@@ -120,6 +130,19 @@ export async function runAgent(configFile: string): Promise<number> {
       agentVersion: VERSION,
       // The elector cannot go on (a duplicate node id): stop cleanly, exit 2 (a configuration error).
       onFatal: (reason) => guard.stopWith(ExitCode.USAGE, reason),
+      clock,
+      logger,
+      metrics,
+    });
+    // Before the controller competes; failing to bind is a configuration error (exit 2).
+    http = await startHttp({
+      config: cfg,
+      controller,
+      metrics,
+      // Until the cluster-control feature lands, the mutating calls answer 501.
+      actions: notAvailableActions,
+      droppedLogLines: () => logger.droppedLines(),
+      version: VERSION,
       clock,
       logger,
     });
@@ -135,5 +158,7 @@ export async function runAgent(configFile: string): Promise<number> {
   // Attached before start(): from the first election on, a crash demotes what it may have promoted.
   guard.attach(controller, limits);
   controller.start();
-  return await guard.done;
+  const code = await guard.done;
+  await http.close();
+  return code;
 }

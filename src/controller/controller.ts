@@ -108,6 +108,8 @@ export class Controller {
   private readonly cfg: HafcConfig;
   private readonly log: Logger;
   private readonly metrics: Metrics;
+  /** The longest one election step may take (the elector's net under bugs; liveness judges by it). */
+  readonly stepDeadlineMs: number;
   private lastTransition: TransitionRecord | null = null;
   private lastFenceFailure: ControllerStatus['lastFenceFailure'] = null;
   private lastReconcile = -Infinity;
@@ -123,17 +125,18 @@ export class Controller {
     const c = this.cfg;
     const agentCalls = 3 * (deps.agent.toStandbyTimeoutMs + AGENT_CALL_SLACK_MS);
     const fencing = c.fencing.methods.length * (c.fencing.timeoutMs + AGENT_CALL_SLACK_MS);
+    // A net under bugs only: every call of a step is bounded by far less.
+    this.stepDeadlineMs = agentCalls + fencing + 30 * c.zookeeper.requestTimeoutMs;
     this.elector = new Elector({
       cluster: c.cluster,
       node: { ...c.node, control: c.control.listen, controlPort: deps.agent.controlPort },
-      connect: deps.connect,
+      connect: (signal) => this.connect(signal),
       policy: POLICIES[c.zookeeper.onConnectionLoss],
       safetyMarginMs: c.zookeeper.safetyMarginMs,
       toStandbyTimeoutMs: deps.agent.toStandbyTimeoutMs,
       backoffMs: c.election.backoffMs,
       priorityGraceMs: c.election.priorityGraceMs,
-      // A net under bugs only: every call of a step is bounded by far less.
-      stepDeadlineMs: agentCalls + fencing + 30 * c.zookeeper.requestTimeoutMs,
+      stepDeadlineMs: this.stepDeadlineMs,
       agentVersion: deps.agentVersion,
       health: () => deps.health.state,
       clock: deps.clock,
@@ -173,6 +176,7 @@ export class Controller {
       void this.maybeReconcile();
     });
     this.metrics.role('init');
+    this.metrics.health(h.state);
     this.elector.start();
     h.start();
   }
@@ -188,6 +192,11 @@ export class Controller {
     return roleOf(this.elector.getState());
   }
 
+  /** Clock.now() of the health monitor's last result, null before the first (liveness). */
+  lastHealthResultAt(): number | null {
+    return this.deps.health.lastResult?.at ?? null;
+  }
+
   status(): ControllerStatus {
     const health = this.deps.health.state;
     return {
@@ -200,6 +209,20 @@ export class Controller {
       lastTransition: this.lastTransition,
       lastFenceFailure: this.lastFenceFailure,
     };
+  }
+
+  /**
+   * Every session the elector uses comes through here, so a lost one is counted here (the elector
+   * itself reports no session events). A session lost before we could listen counts too.
+   */
+  private async connect(signal: AbortSignal): Promise<ElectionConnection> {
+    const conn = await this.deps.connect(signal);
+    if (conn.state === 'lost') this.metrics.sessionExpired();
+    else
+      conn.onState((next) => {
+        if (next === 'lost') this.metrics.sessionExpired();
+      });
+    return conn;
   }
 
   private ctx(role: string, epoch: bigint, reason: string): HookContext {
@@ -293,6 +316,7 @@ export class Controller {
     );
     for (const a of outcome.attempts)
       this.metrics.fencingAttempt(a.method, a.ok ? 'ok' : 'failed', a.durationMs);
+    this.metrics.fencing(outcome.ok ? 'ok' : 'failed');
     if (!outcome.ok) {
       this.lastFenceFailure = {
         target: target.id,

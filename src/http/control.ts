@@ -1,0 +1,39 @@
+/**
+ * The mutating calls of the HTTP listener (POST /switchover, /pause, /resume), as an interface:
+ * the listener checks the caller and the request; what a call does (write the cluster's
+ * `control` znode) belongs to whoever implements these.
+ */
+
+export interface SwitchoverRequest {
+  /** The node that should become active; absent = any eligible standby. */
+  to?: string;
+  reason?: string;
+}
+
+export interface PauseRequest {
+  reason?: string;
+}
+
+/** What a call answers: the HTTP status and one line for the caller. */
+export interface ControlResult {
+  status: number;
+  message: string;
+}
+
+export interface ControlActions {
+  switchover(req: SwitchoverRequest): Promise<ControlResult>;
+  pause(req: PauseRequest): Promise<ControlResult>;
+  resume(req: PauseRequest): Promise<ControlResult>;
+}
+
+const NOT_AVAILABLE: ControlResult = {
+  status: 501,
+  message: 'not available yet: this agent cannot change the cluster over HTTP',
+};
+
+/** Until the cluster-control feature lands: every call says so (501). */
+export const notAvailableActions: ControlActions = {
+  switchover: () => Promise.resolve(NOT_AVAILABLE),
+  pause: () => Promise.resolve(NOT_AVAILABLE),
+  resume: () => Promise.resolve(NOT_AVAILABLE),
+};
