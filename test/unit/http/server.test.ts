@@ -11,7 +11,7 @@ import { notAvailableActions } from '../../../src/http/control.js';
 import type { LivenessVerdict } from '../../../src/http/liveness.js';
 import { startHttpServer, type HttpLimits, type RunningHttpServer } from '../../../src/http/server.js';
 import { silentLogger } from '../../../src/log.js';
-import { connect, request, statusOf, within } from './client.js';
+import { connect, request, statusOf, within } from '../../support/http-client.js';
 
 const TOKEN = 's3cret-token-0123456789';
 const LIMITS: Partial<HttpLimits> = {
