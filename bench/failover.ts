@@ -12,7 +12,10 @@
  *   agentKill     kill -9 of the active agent (the standby waits for the ZooKeeper session to
  *                 expire, so this is dominated by sessionTimeoutMs);
  *   cleanStop     SIGTERM of the active agent (it demotes its service and closes its session at
- *                 once, so the standby need not wait for the session timeout).
+ *                 once, so the standby need not wait for the session timeout);
+ *   switchover    hafc failover --wait (graceful; handover as the CLI reports it);
+ *   agentRestart  kill -9 of the active agent and an immediate restart: it resumes its session,
+ *                 so the standby should never take over (failovers counted).
  *
  * Trials run interleaved (iteration 1 of each scenario, then iteration 2, ...) so slow drift on a
  * shared machine spreads over all scenarios. Afterwards one more cluster is started and left idle
@@ -197,13 +200,17 @@ function cleanup(): Promise<void> {
 
 // --- measurements ----------------------------------------------------------------------------
 
-type Scenario = 'serviceCrash' | 'agentKill' | 'cleanStop';
-const SCENARIOS: Scenario[] = ['serviceCrash', 'agentKill', 'cleanStop'];
+type Scenario = 'serviceCrash' | 'agentKill' | 'cleanStop' | 'switchover' | 'agentRestart';
+const SCENARIOS: Scenario[] = ['serviceCrash', 'agentKill', 'cleanStop', 'switchover', 'agentRestart'];
 
 const DESCRIPTION: Record<Scenario, string> = {
   serviceCrash: 'kill -9 of the active demo service -> the other service takes the shared resource',
   agentKill: 'kill -9 of the active agent -> the other service takes the shared resource',
   cleanStop: 'SIGTERM of the active agent (clean demotion, session closed) -> the other takes over',
+  switchover:
+    'hafc failover --wait -> the other service takes the resource (samples: from starting the CLI, so they include its ~0.3 s start-up; handoverMs: old service standby -> new one active, as the CLI reports it)',
+  agentRestart:
+    'kill -9 of the active agent and an immediate restart -> the restarted agent resumes its session (samples: kill -> "decision: resumed"; failovers: takes of the resource by the standby within 1.5 session timeouts, target 0)',
 };
 
 /** Deadline for a new cluster to elect an active and a standby. */
@@ -211,6 +218,10 @@ const SETTLE_TIMEOUT_MS = 30_000;
 
 interface TrialResult {
   failoverMs: number;
+  /** switchover: what the CLI printed as the handover. */
+  handoverMs?: number;
+  /** agentRestart: how many times the standby took over (a failover that should not happen). */
+  failovers?: number;
   /** How long nobody held the resource: from the release/disconnect of the old active. */
   gapMs: number | null;
   note?: string;
@@ -234,6 +245,8 @@ async function runTrial(
     const { active, standby } = await trial.cluster.settled(SETTLE_TIMEOUT_MS);
     const { resource, cluster } = trial;
     let note: string | undefined;
+    if (scenario === 'switchover') return await switchoverTrial(trial, active, standby);
+    if (scenario === 'agentRestart') return await restartTrial(trial, active, standby, sessionTimeoutMs);
     const t0 = resource.now();
     let fault: Promise<unknown>;
     let deadlineMs: number;
@@ -268,6 +281,50 @@ async function runTrial(
 }
 
 const roundOrNull = (n: number | null): number | null => (n === null ? null : Math.round(n));
+
+type Node = Awaited<ReturnType<HaCluster['settled']>>['active'];
+
+async function switchoverTrial(trial: Trial, active: Node, standby: Node): Promise<TrialResult> {
+  const { cluster, resource } = trial;
+  // The standby publishes its role a step after it took it: wait until a dry run finds it.
+  const until = Date.now() + SETTLE_TIMEOUT_MS;
+  while ((await cluster.hafcExit(['failover', '-c', active.configFile, '--dry-run'])).code !== 0) {
+    if (Date.now() > until) throw new Error('no eligible switchover target appeared');
+    await sleep(100);
+  }
+  const t0 = resource.now();
+  const r = await cluster.hafcExit(['failover', '-c', active.configFile, '--wait', '--json']);
+  if (r.code !== 0) throw new Error(`hafc failover exited ${r.code}: ${r.stdout}${r.stderr}`);
+  const out = JSON.parse(r.stdout) as { to: string; handoverMs: number | null };
+  if (out.to !== standby.id) throw new Error(`the switchover went to ${out.to}, expected ${standby.id}`);
+  await cluster.waitForActive(10_000, active.id);
+  return {
+    failoverMs: failoverMs(resource, standby.id, t0),
+    gapMs: roundOrNull(resource.gapAfter(t0)),
+    ...(out.handoverMs !== null ? { handoverMs: out.handoverMs } : {}),
+  };
+}
+
+async function restartTrial(
+  trial: Trial,
+  active: Node,
+  standby: Node,
+  sessionTimeoutMs: number,
+): Promise<TrialResult> {
+  const { cluster, resource } = trial;
+  const t0 = resource.now();
+  await active.agent!.kill('SIGKILL');
+  const agent = cluster.startAgent(active.id);
+  await agent.waitForLog('the resumed session', (l) => l.msg === 'decision: resumed', sessionTimeoutMs * 3);
+  const resumedMs = Math.round(resource.now() - t0);
+  // Past the point where the standby would have taken over without resumption.
+  await sleep(Math.max(0, t0 + sessionTimeoutMs * 1.5 - resource.now()));
+  return {
+    failoverMs: resumedMs,
+    gapMs: roundOrNull(resource.gapAfter(t0)),
+    failovers: resource.takes(standby.id).filter((e) => e.at >= t0).length,
+  };
+}
 
 interface Memory {
   rssKiB: number;
@@ -381,7 +438,13 @@ async function main(): Promise<number> {
   const { iterations, sessionTimeoutMs } = opts;
   Object.assign(result, { iterations, config: { sessionTimeoutMs } });
 
-  const samples: Record<Scenario, TrialResult[]> = { serviceCrash: [], agentKill: [], cleanStop: [] };
+  const samples: Record<Scenario, TrialResult[]> = {
+    serviceCrash: [],
+    agentKill: [],
+    cleanStop: [],
+    switchover: [],
+    agentRestart: [],
+  };
   const notes: string[] = [];
   let agentRss: Record<string, unknown> | null = null;
   const fill = (): void => {
@@ -393,6 +456,14 @@ async function main(): Promise<number> {
         ...(lat ?? { samples: [] }),
         gapMs: samples[sc].map((r) => r.gapMs),
         ...(sc === 'agentKill' ? { sessionTimeoutMs } : {}),
+        ...(sc === 'switchover'
+          ? {
+              handoverMs: summarize(
+                samples[sc].flatMap((r) => (r.handoverMs !== undefined ? [r.handoverMs] : [])),
+              ),
+            }
+          : {}),
+        ...(sc === 'agentRestart' ? { failovers: samples[sc].map((r) => r.failovers ?? 0) } : {}),
       };
     }
     result.agentRss = agentRss;
@@ -426,7 +497,9 @@ async function main(): Promise<number> {
             if (r.note) notes.push(`${sc} #${i}: ${r.note}`);
             const seen = violations.length - before;
             progress(
-              `${sc.padEnd(12)} ${i}/${iterations}: failover ${r.failoverMs} ms` +
+              `${sc.padEnd(12)} ${i}/${iterations}: ${sc === 'agentRestart' ? 'resumed after' : 'failover'} ${r.failoverMs} ms` +
+                (r.handoverMs !== undefined ? ` (handover ${r.handoverMs} ms)` : '') +
+                (r.failovers !== undefined ? ` (${r.failovers} failover(s))` : '') +
                 ` (resource free ${r.gapMs ?? '?'} ms)` +
                 (seen ? ` - ${seen} SPLIT-BRAIN VIOLATION(S)` : ''),
             );

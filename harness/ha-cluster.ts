@@ -126,12 +126,36 @@ export class HaCluster {
 
   startAgent(id: string, opts: AgentStartOptions | undefined = this.opts.agentOptions?.(id)): AgentProc {
     const node = this.node(id);
-    node.agent = AgentProc.start(id, node.configFile, { HAFC_TEST_DIR: this.dir }, opts);
+    // Each node its own runtime directory, as systemd's RuntimeDirectory would be: the agent keeps
+    // its session there for a restart.
+    const runDir = path.join(this.dir, `run-${id}`);
+    fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    node.agent = AgentProc.start(
+      id,
+      node.configFile,
+      { HAFC_TEST_DIR: this.dir, HAFC_RUNTIME_DIR: runDir },
+      opts,
+    );
     return node.agent;
   }
 
   async hafc(args: string[]): Promise<{ stdout: string; stderr: string }> {
     return run(process.execPath, [hafcBin, ...args], { timeout: 20_000 });
+  }
+
+  /** Runs the CLI and reports its exit code instead of throwing on a non-zero one. */
+  async hafcExit(
+    args: string[],
+    timeoutMs = 60_000,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      const r = await run(process.execPath, [hafcBin, ...args], { timeout: timeoutMs });
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (err) {
+      const e = err as { code?: unknown; stdout?: string; stderr?: string; killed?: boolean };
+      if (typeof e.code !== 'number') throw err;
+      return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
   }
 
   /** The node holding the shared resource (the active as the services themselves see it). */

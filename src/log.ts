@@ -38,9 +38,29 @@ export interface LoggerOptions {
   base?: LogFields;
 }
 
+/** Level and format, shared by a logger and all its children, so a reload can change them. */
+interface Settings {
+  level: LogLevel;
+  format: 'json' | 'pretty';
+}
+
+const settingsOf = new WeakMap<Logger, Settings>();
+
+/**
+ * Changes the level and format of a logger made by createLogger, and of all its children (made
+ * before or after); false for any other logger. A reload (SIGHUP) uses it: the agent's loggers
+ * are handed out at start and cannot be swapped.
+ */
+export function setLogOptions(logger: Logger, opts: Partial<Settings>): boolean {
+  const s = settingsOf.get(logger);
+  if (s === undefined) return false;
+  if (opts.level !== undefined) s.level = opts.level;
+  if (opts.format !== undefined) s.format = opts.format;
+  return true;
+}
+
 export function createLogger(opts: LoggerOptions = {}): CountingLogger {
-  const level = opts.level ?? 'info';
-  const format = opts.format ?? 'json';
+  const settings: Settings = { level: opts.level ?? 'info', format: opts.format ?? 'json' };
   let dropped = 0;
   const drop = () => {
     dropped++;
@@ -49,16 +69,16 @@ export function createLogger(opts: LoggerOptions = {}): CountingLogger {
   const write = custom ?? ((line: string) => stderrSink().write(line + '\n', drop));
   const make = (base: LogFields): CountingLogger => {
     const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
-      if (ORDER[lvl] < ORDER[level]) return;
+      if (ORDER[lvl] < ORDER[settings.level]) return;
       try {
         const rec: LogFields = { time: new Date().toISOString(), level: lvl, msg, ...base, ...fields };
-        write(format === 'json' ? safeJson(rec) : pretty(rec));
+        write(settings.format === 'json' ? safeJson(rec) : pretty(rec));
       } catch {
         // A throwing writer (or a field with a throwing getter): the line is lost, not the agent.
         drop();
       }
     };
-    return {
+    const logger: CountingLogger = {
       debug: (m, f) => emit('debug', m, f),
       info: (m, f) => emit('info', m, f),
       warn: (m, f) => emit('warn', m, f),
@@ -66,6 +86,8 @@ export function createLogger(opts: LoggerOptions = {}): CountingLogger {
       child: (f) => make({ ...base, ...f }),
       droppedLines: () => dropped,
     };
+    settingsOf.set(logger, settings);
+    return logger;
   };
   return make(opts.base ?? {});
 }

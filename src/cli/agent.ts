@@ -2,15 +2,12 @@
 // Evaluated first, on purpose: it takes SIGUSR1 away from Node's inspector (see the module).
 import { inspectorRequested, onStrayInspectorClosed, setSigusr1Handler } from './inspector-guard.js';
 import type { Command } from 'commander';
-import { createAgent } from '../../agents/index.js';
 import { systemClock } from '../clock.js';
 import type { HafcConfig } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
 import { preflight } from '../config/preflight.js';
 import { Controller } from '../controller/controller.js';
 import { errorMessage, HafcError } from '../errors.js';
-import { Fencer } from '../fencing/fencer.js';
-import { createCheck } from '../health/checks.js';
 import { HealthMonitor } from '../health/monitor.js';
 import { notAvailableActions } from '../http/control.js';
 import { startHttp, type AgentHttp } from '../http/start.js';
@@ -19,6 +16,7 @@ import { PromMetrics } from '../metrics/prom.js';
 import { VERSION } from '../version.js';
 import { ExitCode } from './exit-codes.js';
 import { installProcessGuard, ProcessGuard, type GuardLimits } from './process-guard.js';
+import { buildParts, installReload } from './reload.js';
 import { loggerFor, zkAccess } from './runtime.js';
 
 export function registerAgent(program: Command): void {
@@ -84,34 +82,12 @@ export async function runAgent(configFile: string): Promise<number> {
   let limits: GuardLimits;
   let http: AgentHttp;
   try {
-    const agent = createAgent(cfg.service, logger.child({ component: 'service' }), clock);
+    const parts = buildParts(cfg, logger, clock, () => controller?.role() ?? 'init');
+    const { agent, fencer } = parts;
     limits = guardLimits(cfg, agent.toStandbyTimeoutMs);
-    const zk = await zkAccess(cfg, logger, agent.toStandbyTimeoutMs);
-    const fencer = new Fencer(
-      cfg.fencing.methods,
-      cfg.fencing.timeoutMs,
-      agent,
-      logger.child({ component: 'fencing' }),
-      clock,
-    );
-    const check = createCheck(
-      cfg.health.check,
-      agent,
-      () => ({
-        cluster: cfg.cluster,
-        nodeId: cfg.node.id,
-        role: controller?.role() ?? 'init',
-        epoch: 0n,
-        reason: 'health check',
-      }),
-      { timeoutMs: cfg.health.timeoutMs, clock },
-    );
+    const zk = await zkAccess(cfg, logger, agent.toStandbyTimeoutMs, true);
     const health = new HealthMonitor({
-      check,
-      intervalMs: cfg.health.intervalMs,
-      timeoutMs: cfg.health.timeoutMs,
-      fall: cfg.health.fall,
-      rise: cfg.health.rise,
+      ...parts.health,
       clock,
       logger: logger.child({ component: 'health' }),
     });
@@ -157,6 +133,7 @@ export async function runAgent(configFile: string): Promise<number> {
   logger.info('hafc agent starting', { version: VERSION, pid: process.pid, agent: cfg.service.agent });
   // Attached before start(): from the first election on, a crash demotes what it may have promoted.
   guard.attach(controller, limits);
+  installReload(guard, { configFile, config: cfg, controller, logger, clock });
   controller.start();
   const code = await guard.done;
   await http.close();

@@ -5,8 +5,10 @@
  * - SIGTERM / SIGINT / SIGQUIT: the clean stop (demote, mark the breadcrumb demoted, close the
  *   session so the standby takes over at once). A second one, a clean stop that fails or that outlives
  *   its deadline: an emergency demotion, then exit 1.
- * - SIGHUP (logrotate), SIGUSR2: logged and ignored; by default they would kill the agent without
- *   a demotion. SIGUSR1 likewise, and it never opens the inspector (see inspector-guard.ts).
+ * - SIGHUP: reload the config (cli/reload.ts) while running; logged and ignored before the agent
+ *   runs and once it stops. By default it would kill the agent without a demotion.
+ * - SIGUSR2: logged and ignored, for the same reason. SIGUSR1 likewise, and it never opens the
+ *   inspector (see inspector-guard.ts).
  * - An uncaught exception or unhandled rejection: logged with its cause, then the emergency
  *   demotion, a bounded attempt to release the lock (so the standby need not wait for the session
  *   to expire), exit 1 so that systemd restarts the agent. Further fatal errors meanwhile are
@@ -66,6 +68,7 @@ export class ProcessGuard {
   private log: Logger;
   private stopping: Promise<Settled> | null = null;
   private extraErrors = 0;
+  private reload: (() => void) | null = null;
   private resolveDone!: (code: number) => void;
   /** Resolves with the exit code when a clean stop has finished (the other paths exit). */
   readonly done: Promise<number>;
@@ -96,10 +99,15 @@ export class ProcessGuard {
     if (this.phase === 'starting') this.phase = 'running';
   }
 
+  /** What SIGHUP does while the agent runs; it must not throw (a throw is logged). */
+  setReloadHandler(reload: () => void): void {
+    this.reload = reload;
+  }
+
   signal(sig: GuardSignal): void {
     switch (sig) {
       case 'SIGHUP':
-        this.log.info('SIGHUP received: reload is not supported yet; ignored');
+        this.hangUp();
         return;
       case 'SIGUSR1':
         this.log.warn('SIGUSR1 received: ignored (a signal never opens the debugger in this agent)');
@@ -109,6 +117,25 @@ export class ProcessGuard {
         return;
       default:
         this.stopSignal(sig);
+    }
+  }
+
+  private hangUp(): void {
+    if (this.phase !== 'running') {
+      this.log.info(`SIGHUP received while ${this.phase}: no configuration to reload; ignored`);
+      return;
+    }
+    if (!this.reload) {
+      this.log.info('SIGHUP received: reload is not supported yet; ignored');
+      return;
+    }
+    this.log.info('SIGHUP received: reloading the configuration');
+    try {
+      this.reload();
+    } catch (err) {
+      this.log.error('reload failed to start; the configuration in force stays', {
+        error: errorMessage(err),
+      });
     }
   }
 

@@ -10,6 +10,7 @@ import { clusterAcl, readDigestCredentials } from '../zk/acl.js';
 import { ZkElectionConnection } from '../zk/election-store.js';
 import { clusterPaths } from '../zk/paths.js';
 import { discoverRelayAllowanceMs, openSession } from '../zk/session.js';
+import { runtimeDir, SessionFile } from '../zk/session-file.js';
 import type { Acl, ZkSession } from '../zk/types.js';
 
 export function loggerFor(cfg: HafcConfig, level?: HafcConfig['log']['level']): CountingLogger {
@@ -28,10 +29,15 @@ export interface ZkAccess {
   acl: Acl[] | undefined;
 }
 
+/**
+ * `resumeSessions`: the agent keeps its session in the runtime directory for its next run
+ * (zk/session-file.ts); other verbs never do.
+ */
 export async function zkAccess(
   cfg: HafcConfig,
   logger: Logger,
   toStandbyTimeoutMs: number,
+  resumeSessions = false,
 ): Promise<ZkAccess> {
   const z = cfg.zookeeper;
   const creds = z.auth ? await readDigestCredentials(z.auth.credentialsFile) : undefined;
@@ -47,6 +53,12 @@ export async function zkAccess(
   };
   const paths = clusterPaths(z.root, cfg.cluster);
   let lastRelay: number | undefined;
+  const dir = resumeSessions ? runtimeDir() : null;
+  const sessionFile = dir
+    ? new SessionFile(dir, { cluster: cfg.cluster, node: cfg.node.id, connect: z.connect })
+    : null;
+  let firstConnect = true;
+  let saveWarned = false;
   return {
     acl,
     open: () => openSession(base),
@@ -75,13 +87,49 @@ export async function zkAccess(
           error: errorMessage(err),
         });
       }
-      const s = await openSession({
+      const opts = {
         ...base,
         relayAllowanceMs,
         leaseReserveMs: z.onConnectionLoss === 'demote' ? z.safetyMarginMs + toStandbyTimeoutMs : 0,
         signal,
-      });
-      return new ZkElectionConnection(s, paths, acl);
+      };
+      let s: ZkSession | undefined;
+      // Only this process's first session may be a resumed one: later ones replace sessions the
+      // elector gave up on purpose.
+      if (sessionFile && firstConnect) {
+        const { resume, why } = sessionFile.load();
+        if (resume) {
+          try {
+            s = await openSession({ ...opts, resume });
+            zkLog.info(
+              s.resumed
+                ? "resumed the previous run's ZooKeeper session: its lock and member znodes are still ours"
+                : 'the server gave us a new session instead of resuming the old one',
+              { sessionId: s.sessionId, previous: resume.sessionId },
+            );
+          } catch (err) {
+            if (signal.aborted) throw err;
+            zkLog.info("could not resume the previous run's ZooKeeper session; opening a new one", {
+              previous: resume.sessionId,
+              error: errorMessage(err),
+            });
+          }
+        } else if (why !== 'no session file') {
+          zkLog.info('not resuming a ZooKeeper session', { reason: why });
+        }
+      }
+      firstConnect = false;
+      s ??= await openSession(opts);
+      const saved = sessionFile?.save(s.sessionId, s.sessionPassword) ?? null;
+      if (saved !== null && !saveWarned) {
+        saveWarned = true;
+        zkLog.warn('cannot keep the session for a restart (an agent restart will fail over)', {
+          file: sessionFile?.file,
+          error: saved,
+        });
+      }
+      const id = s.sessionId;
+      return new ZkElectionConnection(s, paths, acl, () => sessionFile?.forget(id));
     },
   };
 }

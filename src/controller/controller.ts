@@ -15,12 +15,12 @@
  */
 import type { Clock } from '../clock.js';
 import type { HafcConfig } from '../config/types.js';
-import { errorMessage, HookTimeoutError } from '../errors.js';
+import { ConfigError, errorMessage, HookTimeoutError } from '../errors.js';
 import { Elector, type ElectorState, type ElectorStatus } from '../election/elector.js';
 import { POLICIES } from '../election/lease.js';
-import type { ElectionConnection } from '../election/store.js';
+import type { ElectionConnection, ElectionStore } from '../election/store.js';
 import type { Fencer } from '../fencing/fencer.js';
-import type { HealthMonitor, HealthState } from '../health/monitor.js';
+import type { HealthMonitor, HealthSettings, HealthState } from '../health/monitor.js';
 import type { Logger } from '../log.js';
 import { noMetrics, type Metrics } from '../metrics/metrics.js';
 import type { FenceTarget, HookContext, ServiceAgent } from '../service/agent.js';
@@ -37,6 +37,24 @@ export interface TransitionRecord {
   error?: string;
 }
 
+/** The outcome of one reload (SIGHUP). */
+export interface ReloadRecord {
+  at: string;
+  /** applied: `changed` took effect; unchanged: the file said what was in force; refused: nothing changed. */
+  result: 'applied' | 'unchanged' | 'refused';
+  /** The keys that changed (applied), or that could not change live (refused). */
+  changed: string[];
+  error?: string;
+}
+
+/** A reload's new pieces, built from the new config (cli/reload.ts). */
+export interface ReloadParts {
+  config: HafcConfig;
+  agent: ServiceAgent;
+  fencer: Fencer;
+  health: HealthSettings;
+}
+
 export interface ControllerStatus {
   cluster: string;
   node: string;
@@ -46,6 +64,9 @@ export interface ControllerStatus {
   elector: ElectorStatus;
   lastTransition: TransitionRecord | null;
   lastFenceFailure: { target: string; at: string; attempts: { method: string; error?: string }[] } | null;
+  /** Reloads since start, by outcome, and the last one. */
+  reloads: Record<ReloadRecord['result'], number>;
+  lastReload: ReloadRecord | null;
 }
 
 export interface ControllerDeps {
@@ -68,6 +89,9 @@ export interface ControllerDeps {
  * SIGTERM->SIGKILL grace, the time it waits for a process that survives SIGKILL, and slack.
  */
 export const AGENT_CALL_SLACK_MS = 5000;
+
+/** A reload that waits this long for the election step in flight says so (it goes on waiting). */
+const RELOAD_WAIT_NOTICE_MS = 1000;
 
 /** Rejects with HookTimeoutError once `ms` passed, whatever `p` does (it is left to settle alone). */
 function withDeadline<T>(p: Promise<T>, ms: number, what: string, clock: Clock): Promise<T> {
@@ -105,7 +129,12 @@ export function electableFrom(health: HealthState, noFailover: boolean): boolean
 
 export class Controller {
   readonly elector: Elector;
-  private readonly cfg: HafcConfig;
+  /** The config, agent and fencer in force; a reload swaps them between two election steps. */
+  private cfg: HafcConfig;
+  private agent: ServiceAgent;
+  private fencer: Fencer;
+  private readonly reloads: ControllerStatus['reloads'] = { applied: 0, unchanged: 0, refused: 0 };
+  private lastReload: ReloadRecord | null = null;
   private readonly log: Logger;
   private readonly metrics: Metrics;
   /** The longest one election step may take (the elector's net under bugs; liveness judges by it). */
@@ -120,12 +149,15 @@ export class Controller {
 
   constructor(private readonly deps: ControllerDeps) {
     this.cfg = deps.config;
+    this.agent = deps.agent;
+    this.fencer = deps.fencer;
     this.log = deps.logger.child({ component: 'controller' });
     this.metrics = deps.metrics ?? noMetrics;
     const c = this.cfg;
     const agentCalls = 3 * (deps.agent.toStandbyTimeoutMs + AGENT_CALL_SLACK_MS);
     const fencing = c.fencing.methods.length * (c.fencing.timeoutMs + AGENT_CALL_SLACK_MS);
-    // A net under bugs only: every call of a step is bounded by far less.
+    // A net under bugs only: every call of a step is bounded by far less. Sized once: a reload
+    // may not lengthen fencing past it (config/reload.ts).
     this.stepDeadlineMs = agentCalls + fencing + 30 * c.zookeeper.requestTimeoutMs;
     this.elector = new Elector({
       cluster: c.cluster,
@@ -144,6 +176,7 @@ export class Controller {
       callbacks: {
         becomeActive: (epoch, reason, signal) => this.toActive(epoch, reason, signal),
         becomeStandby: (reason) => this.toStandby(reason).then(() => undefined),
+        serviceState: (signal) => this.serviceState(signal),
         demote: (reason) => this.toStandby(reason),
         fenceOldActive: (target, epoch, signal) => this.fence(target, epoch, signal),
         onStateChange: (next, prev, reason, epoch) => {
@@ -156,6 +189,7 @@ export class Controller {
           });
         },
         onActivationFailed: (reason) => this.log.error('not promoted', { reason }),
+        onPausedChange: (p) => this.metrics.paused(p !== null),
         onFatal: (reason) => deps.onFatal?.(reason),
       },
     });
@@ -188,8 +222,18 @@ export class Controller {
     await this.deps.health.stop();
   }
 
+  /** The cluster's store through this agent's session, while connected (HTTP operator actions). */
+  clusterStore(): ElectionStore | null {
+    return this.elector.connectedStore();
+  }
+
   role(): Role {
     return roleOf(this.elector.getState());
+  }
+
+  /** The health check timing in force (a reload may change it): liveness judges the monitor by it. */
+  healthTiming(): { intervalMs: number; timeoutMs: number } {
+    return { intervalMs: this.cfg.health.intervalMs, timeoutMs: this.cfg.health.timeoutMs };
   }
 
   /** Clock.now() of the health monitor's last result, null before the first (liveness). */
@@ -208,6 +252,8 @@ export class Controller {
       elector: this.elector.status(),
       lastTransition: this.lastTransition,
       lastFenceFailure: this.lastFenceFailure,
+      reloads: { ...this.reloads },
+      lastReload: this.lastReload,
     };
   }
 
@@ -225,6 +271,71 @@ export class Controller {
     return conn;
   }
 
+  /** Counts a reload's outcome for status(). */
+  recordReload(r: Omit<ReloadRecord, 'at'>): ReloadRecord {
+    const rec = { ...r, at: new Date().toISOString() };
+    this.reloads[r.result]++;
+    this.lastReload = rec;
+    return rec;
+  }
+
+  /**
+   * Puts a reload's pieces in force between two election steps: under the elector's mutex, like
+   * every transition, so no to-active, fencing or demotion runs with half old, half new pieces;
+   * one in flight is waited for (a step ends within the step deadline). The session, the lock
+   * and the role are untouched; a changed priority or noFailover is handed to the elector.
+   * Throws (nothing changed) when the pieces would change what the session was sized for, or
+   * when the step in flight outlives the wait.
+   */
+  async reload(parts: ReloadParts): Promise<void> {
+    const { agent } = parts;
+    if (
+      agent.toStandbyTimeoutMs !== this.agent.toStandbyTimeoutMs ||
+      agent.controlPort !== this.agent.controlPort
+    )
+      throw new ConfigError(
+        `reload: the new service agent's to-standby timeout (${agent.toStandbyTimeoutMs} ms) or control port ` +
+          `(${String(agent.controlPort)}) differs from the running one's (${this.agent.toStandbyTimeoutMs} ms, ` +
+          `${String(this.agent.controlPort)}): a restart is needed`,
+      );
+    const clock = this.deps.clock;
+    const waitMs = this.stepDeadlineMs + AGENT_CALL_SLACK_MS;
+    const progress = { applied: false, abandoned: false };
+    const notice = clock.setTimer(RELOAD_WAIT_NOTICE_MS, () =>
+      this.log.info('reload waits for the election step in flight (a transition or fencing) to end', {
+        waitMs,
+      }),
+    );
+    const swapped = this.elector.exclusive(async () => {
+      if (progress.abandoned) return;
+      this.swap(parts);
+      progress.applied = true;
+    });
+    try {
+      await withDeadline(swapped, waitMs, 'waiting for the election step in flight', clock);
+    } catch (err) {
+      if (!progress.applied) {
+        progress.abandoned = true;
+        throw err;
+      }
+    } finally {
+      notice();
+    }
+  }
+
+  /** Synchronous, so that nothing runs between the first piece swapped and the last. */
+  private swap(parts: ReloadParts): void {
+    const prev = this.cfg.node;
+    // First: it validates, and throws before anything is swapped.
+    this.deps.health.reconfigure(parts.health);
+    this.cfg = parts.config;
+    this.agent = parts.agent;
+    this.fencer = parts.fencer;
+    const node = parts.config.node;
+    if (node.priority !== prev.priority || node.noFailover !== prev.noFailover)
+      this.elector.updateNode({ priority: node.priority, noFailover: node.noFailover });
+  }
+
   private ctx(role: string, epoch: bigint, reason: string): HookContext {
     return { cluster: this.cfg.cluster, nodeId: this.cfg.node.id, role, epoch, reason };
   }
@@ -239,7 +350,7 @@ export class Controller {
 
   /** The hard deadline of one agent call. */
   private agentCallMs(): number {
-    return this.deps.agent.toStandbyTimeoutMs + AGENT_CALL_SLACK_MS;
+    return this.agent.toStandbyTimeoutMs + AGENT_CALL_SLACK_MS;
   }
 
   private async toActive(epoch: bigint, reason: string, signal: AbortSignal): Promise<void> {
@@ -247,7 +358,7 @@ export class Controller {
     this.lastToldEpoch = epoch;
     try {
       await withDeadline(
-        this.deps.agent.toActive(this.ctx('active', epoch, reason), signal),
+        this.agent.toActive(this.ctx('active', epoch, reason), signal),
         this.agentCallMs(),
         'to-active',
         this.deps.clock,
@@ -273,6 +384,22 @@ export class Controller {
   }
 
   /** Never throws: returns whether the service is known to be standby now. */
+  /** The service's own word on its role, bounded by the health timeout. */
+  private async serviceState(signal: AbortSignal): Promise<'active' | 'standby' | 'unknown'> {
+    const agent = this.deps.agent;
+    if (!agent.state) return 'unknown';
+    const r = await withDeadline(
+      agent.state(
+        this.ctx(this.role(), this.elector.getEpoch() ?? 0n, 'resuming after an agent restart'),
+        signal,
+      ),
+      this.cfg.health.timeoutMs,
+      'state query',
+      this.deps.clock,
+    );
+    return r === 'active' || r === 'standby' ? r : 'unknown';
+  }
+
   private async toStandby(reason: string): Promise<boolean> {
     const t0 = this.deps.clock.now();
     // The epoch the service was last told, so a to-standby hook can tell which activation ends.
@@ -281,7 +408,7 @@ export class Controller {
     try {
       // The agent enforces its own timeout; the deadline guards against one that does not.
       await withDeadline(
-        this.deps.agent.toStandby(this.ctx('standby', epoch, reason), ac.signal),
+        this.agent.toStandby(this.ctx('standby', epoch, reason), ac.signal),
         this.agentCallMs(),
         'to-standby',
         this.deps.clock,
@@ -309,7 +436,7 @@ export class Controller {
   }
 
   private async fence(target: FenceTarget, epoch: bigint, signal: AbortSignal): Promise<boolean> {
-    const outcome = await this.deps.fencer.fence(
+    const outcome = await this.fencer.fence(
       target,
       this.ctx('active', epoch, `fencing previous active ${target.id}`),
       signal,
@@ -333,13 +460,15 @@ export class Controller {
    * (and with it a demotion); the belief is checked again under the mutex before acting.
    */
   private async maybeReconcile(): Promise<void> {
-    const agent = this.deps.agent;
+    const agent = this.agent;
     if (!agent.state || this.reconciling || this.stopping) return;
     const now = this.deps.clock.now();
     if (now - this.lastReconcile < this.cfg.health.intervalMs) return;
     if (this.elector.getState() === 'INIT') return; // let the first election decide
     // A twin agent with our node id may be driving this very service: hands off.
     if (!this.elector.ownsService()) return;
+    // Maintenance mode: the operator owns the service's role; we only report.
+    if (this.elector.paused()) return;
     this.lastReconcile = now;
     this.reconciling = true;
     const ac = new AbortController();
@@ -382,7 +511,7 @@ export class Controller {
    */
   async emergencyDemote(reason: string): Promise<boolean> {
     if (!this.elector.serviceMayBeActive() && this.elector.getState() === 'STANDBY') return true;
-    const limitMs = this.deps.agent.toStandbyTimeoutMs + 1000;
+    const limitMs = this.agent.toStandbyTimeoutMs + 1000;
     let cancel: (() => void) | undefined;
     try {
       const deadline = new Promise<boolean>((resolve) => {

@@ -16,11 +16,19 @@
  */
 import { errorMessage, ZkError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { ControlState } from './control.js';
 import { fencePlan, type SeenHolder } from './fence-plan.js';
 import { Lease, MIN_LEASE_BUDGET_MS } from './lease.js';
 import { Mutex } from './mutex.js';
-import { FORMAT_VERSION, type BreadcrumbRecord, type LockRecord, type MemberRecord } from './records.js';
+import {
+  FORMAT_VERSION,
+  type BreadcrumbRecord,
+  type LockRecord,
+  type MemberRecord,
+  type SwitchoverRequest,
+} from './records.js';
 import type { ElectionConnection, ElectionStore, LockView } from './store.js';
+import { switchoverPart, type SwitchoverPart } from './switchover.js';
 import type { Decision, DecisionAction, ElectorOptions, ElectorState, ElectorStatus } from './types.js';
 
 export type {
@@ -50,6 +58,7 @@ const DECISION_LEVEL: Partial<Record<DecisionAction, 'warn' | 'error'>> = {
   'activation-failed': 'warn',
   'activation-ignored': 'warn',
   'breadcrumb-repaired': 'warn',
+  'switchover-refused': 'warn',
   unreachable: 'warn',
 };
 
@@ -63,6 +72,10 @@ export class Elector {
   private conn: ElectionConnection | null = null;
   private electable = false;
   private electableReason = 'health not known yet';
+  /** The controller has given a first health verdict (a resumed lock waits for one). */
+  private healthKnown = false;
+  /** What the controller last said, before noFailover is applied (a reload may change that). */
+  private healthElectable = { electable: false, reason: 'health not known yet' };
   private stopped = false;
   /** Aborts a connection attempt in flight when the agent stops (it may take a session timeout). */
   private readonly stopping = new AbortController();
@@ -81,6 +94,12 @@ export class Elector {
   private freeSince: number | null = null;
   private lockWatchArmed = false;
   private breadcrumbWatchArmed = false;
+  private controlWatchArmed = false;
+  /** When and why the state last changed (published for `hafc status`). */
+  private stateSince = new Date().toISOString();
+  private stateReason = 'starting';
+  /** Pause and switchover, from the control znode (read every step, watched). */
+  private readonly control: ControlState;
   private memberDirty = true;
   private lastFailure: { reason: string; atMs: number } | null = null;
   private lastDecision: Decision | null = null;
@@ -110,6 +129,7 @@ export class Elector {
       toStandbyTimeoutMs: opts.toStandbyTimeoutMs,
       onExpired: () => this.onLeaseExpired(),
     });
+    this.control = new ControlState(opts.cluster, this.log, (p) => opts.callbacks.onPausedChange?.(p));
   }
 
   // ---- public surface -------------------------------------------------------------------
@@ -121,12 +141,27 @@ export class Elector {
 
   /** Health/eligibility decided by the controller, in one place. */
   setElectable(electable: boolean, reason: string): void {
+    this.healthElectable = { electable, reason };
+    if (!this.healthKnown) {
+      this.healthKnown = true;
+      this.kick();
+    }
     const e = electable && !this.opts.node.noFailover;
     if (e === this.electable) return;
     this.log.info(e ? 'joining the election' : 'leaving the election', { reason });
     this.electable = e;
     this.electableReason = this.opts.node.noFailover ? 'noFailover is set' : reason;
     this.memberDirty = true;
+    this.kick();
+  }
+
+  /** A reload (SIGHUP) changed our priority or noFailover: republish, and re-decide electability. */
+  updateNode(patch: { priority?: number; noFailover?: boolean }): void {
+    const n = this.opts.node;
+    if (patch.priority !== undefined) n.priority = patch.priority;
+    if (patch.noFailover !== undefined) n.noFailover = patch.noFailover;
+    this.memberDirty = true;
+    this.setElectable(this.healthElectable.electable, this.healthElectable.reason);
     this.kick();
   }
 
@@ -181,6 +216,17 @@ export class Elector {
     this.kick();
   }
 
+  /** The store of our session while it is connected (operator actions through this agent). */
+  connectedStore(): ElectionStore | null {
+    const c = this.conn;
+    return c && c.state === 'connected' ? c.store : null;
+  }
+
+  /** Maintenance mode (from the control znode, as last read). */
+  paused(): boolean {
+    return this.control.paused !== null;
+  }
+
   /** Runs `fn` exclusively with every role change the elector makes. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return this.mutex.run(fn);
@@ -203,6 +249,8 @@ export class Elector {
       backoffRemainingMs: Math.max(0, Math.round(this.backoffUntil - now)),
       holdingServiceWithoutLock: this.holdingService,
       fatal: this.fatal,
+      paused: this.control.paused,
+      switchover: this.control.pendingSwitchover,
     };
   }
 
@@ -341,7 +389,12 @@ export class Elector {
     if (next !== 'ACTIVE' && !this.activating) this.lease.stop();
     if (prev === next && prevEpoch === epoch) return;
     this.state = next;
+    this.stateSince = new Date().toISOString();
+    this.stateReason = reason;
     this.memberDirty = true;
+    // Another step publishes the member record now, not at the next unrelated event: peers and
+    // `hafc failover` read roles from it.
+    this.kick();
     this.log.info(`elector ${prev} -> ${next}`, { reason, epoch: epoch?.toString() ?? null });
     try {
       this.opts.callbacks.onStateChange?.(next, prev, reason, epoch);
@@ -372,6 +425,8 @@ export class Elector {
 
     const houseDecision = await this.housekeepingPhase(c);
     if (houseDecision) return houseDecision;
+
+    await this.control.refresh(store, this.controlWatcher(c));
 
     return this.lockPhase(c, store);
   }
@@ -522,9 +577,23 @@ export class Elector {
       throw err;
     }
 
+    if (view.state === 'ours' && this.state === 'INIT' && c.resumed) {
+      const adopted = await this.adoptResumedLock(c, store, view.epoch);
+      if (adopted) return adopted;
+    }
+
     if (!this.electable) {
       // Even out of the race: who held the lock matters if we join later and the breadcrumb is gone.
       if (view.state === 'theirs') await this.noteHolder(store, view);
+      const paused = this.control.paused;
+      if (paused && this.state === 'ACTIVE' && view.state === 'ours' && this.epoch === view.epoch) {
+        // Maintenance mode: no automatic demotion. The lease still rules (phase 1), so this
+        // never outlives our session.
+        return d(
+          'paused',
+          `not electable (${this.electableReason}) but the cluster is paused: staying active`,
+        );
+      }
       if (this.state === 'ACTIVE' || this.holdingService) {
         await this.demote(`no longer electable: ${this.electableReason}`);
       }
@@ -567,6 +636,7 @@ export class Elector {
       r.session === c.sessionId &&
       r.demoted !== true
     ) {
+      if (this.control.pendingSwitchover) return this.switchoverAsActive(c, epoch);
       return d('kept', `active with epoch ${epoch}`);
     }
     const found =
@@ -586,6 +656,159 @@ export class Elector {
       this.kick();
       return d('demoted', reason);
     }
+  }
+
+  /**
+   * This process resumed the session of its previous run, which holds the lock: take the
+   * activation over instead of failing over. Only with the evidence that the previous run got as
+   * far as promoting: the breadcrumb names us, this session and the lock's epoch, undemoted (it
+   * is written after fencing, before to-active). The service is asked for its state; one that is
+   * not active is told to-active again with the SAME epoch (nobody else can have held the lock
+   * meanwhile: its znode never went away). Before the first health verdict we wait; an
+   * unhealthy service is not adopted (the normal path demotes and releases). Null = not ours to
+   * adopt: the normal path releases the lock and competes afresh.
+   */
+  private async adoptResumedLock(
+    c: ElectionConnection,
+    store: ElectionStore,
+    epoch: bigint,
+  ): Promise<Decision | null> {
+    if (!this.healthKnown) {
+      // setElectable kicks the loop when the first verdict arrives; the lease bounds the wait.
+      return d(
+        'resuming',
+        `resumed session holds the lock (epoch ${epoch}); waiting for the first health verdict`,
+      );
+    }
+    if (!this.electable) {
+      // The previous run's activation may still be serving: stand it down while we hold the lock
+      // and say so in the breadcrumb, so the next active need not fence it.
+      const clean = await this.opts.callbacks.demote(
+        `agent restarted with the lock (epoch ${epoch}) but not electable: ${this.electableReason}`,
+      );
+      if (clean) {
+        this.pendingMark = epoch;
+        await this.markDemoted(store);
+      }
+      return null;
+    }
+    const bc = await store.readBreadcrumb();
+    const r = bc && 'record' in bc ? bc.record : null;
+    const n = this.opts.node;
+    if (
+      !r ||
+      r.id !== n.id ||
+      r.host !== n.host ||
+      r.port !== n.port ||
+      r.session !== c.sessionId ||
+      r.epoch !== epoch.toString() ||
+      r.demoted === true
+    ) {
+      this.log.info(
+        'resumed session holds the lock, but the breadcrumb does not show our activation; competing afresh',
+        {
+          epoch: epoch.toString(),
+        },
+      );
+      return null;
+    }
+    const gen = c.generation;
+    const ac = new AbortController();
+    this.activation = ac;
+    this.activating = true;
+    this.lease.reset();
+    this.lease.watch(() => this.conn);
+    try {
+      let reported: string = 'unknown';
+      try {
+        reported = (await this.opts.callbacks.serviceState?.(ac.signal)) ?? 'unknown';
+      } catch (err) {
+        this.log.warn('could not ask the service for its state while resuming', { error: errorMessage(err) });
+      }
+      const reason = `agent restarted: resumed its ZooKeeper session, lock epoch ${epoch} and breadcrumb are still ours (service reports ${reported})`;
+      if (reported !== 'active') {
+        if (!this.mayPromote(gen, ac))
+          return await this.abandon(store, 'ZooKeeper session or lease gone while resuming');
+        try {
+          await this.opts.callbacks.becomeActive(epoch, reason, ac.signal);
+        } catch (err) {
+          await this.opts.callbacks.demote(`to-active failed while resuming: ${errorMessage(err)}`);
+          return await this.abandon(store, `to-active failed while resuming: ${errorMessage(err)}`);
+        }
+      }
+      if (!this.mayPromote(gen, ac)) {
+        await this.opts.callbacks.demote('resumed activation outlived its ZooKeeper session');
+        this.neutral('resumed activation outlived its session');
+        this.kick();
+        return d('activation-ignored', 'resumed activation outlived its session or lease');
+      }
+      this.breadcrumbWatchArmed = false;
+      this.setState('ACTIVE', reason, epoch);
+      this.kick();
+      this.control.appendHistory(store, {
+        event: 'activated',
+        node: n.id,
+        from: n.id,
+        cause: reason,
+        epoch: epoch.toString(),
+        fenced: [],
+      });
+      return d('resumed', reason);
+    } finally {
+      this.activating = false;
+      if (this.state !== 'ACTIVE') {
+        this.activation = null;
+        this.lease.stop();
+      }
+    }
+  }
+
+  /** ACTIVE with a pending switchover: hand over (demote, mark, release), or refuse it. */
+  private async switchoverAsActive(c: ElectionConnection, epoch: bigint): Promise<Decision> {
+    const store = c.store;
+    const { members } = await store.listMembers();
+    const part = switchoverPart({
+      control: this.control.record,
+      me: this.opts.node.id,
+      active: true,
+      members,
+      nowWallMs: Date.now(),
+    });
+    if (part.kind === 'refuse' || part.kind === 'expire') {
+      const outcome = part.kind === 'refuse' ? 'refused' : 'expired';
+      const detail = part.kind === 'refuse' ? part.why : `not carried out by ${part.req.expiresAt}`;
+      this.log.warn(`switchover ${outcome}`, { id: part.req.id, to: part.req.to, detail });
+      if (await this.control.finish(store, part.req, { outcome, detail })) {
+        this.control.appendHistory(store, {
+          event: part.kind === 'refuse' ? 'switchover-refused' : 'switchover-expired',
+          node: this.opts.node.id,
+          from: part.req.from,
+          to: part.req.to,
+          cause: detail,
+          epoch: epoch.toString(),
+          switchover: part.req.id,
+          by: part.req.by,
+          ...(part.req.reason !== undefined ? { reason: part.req.reason } : {}),
+        });
+      } else this.kick();
+      return d('switchover-refused', `switchover ${part.req.id} to ${part.req.to} ${outcome}: ${detail}`);
+    }
+    if (part.kind !== 'hand-over') return d('kept', `active with epoch ${epoch}`);
+    const req = part.req;
+    const reason = `switchover ${req.id} to ${req.to} requested by ${req.by}${req.reason ? `: ${req.reason}` : ''}`;
+    this.log.info('switchover: demoting our service before letting the lock go', {
+      id: req.id,
+      to: req.to,
+      epoch: epoch.toString(),
+    });
+    // Demote while we still hold the lock (nobody can promote meanwhile), mark the breadcrumb
+    // demoted, and only then release: the target need not fence us. A failed demotion leaves the
+    // breadcrumb unmarked, so the target fences us - safe either way.
+    await this.demote(reason);
+    await this.markDemoted(store);
+    await store.releaseLock();
+    this.kick();
+    return d('handed-over', `${reason}; lock released`);
   }
 
   private async lockIsTheirs(
@@ -609,6 +832,9 @@ export class Elector {
       // Only possible after our session was replaced: someone else won meanwhile.
       await this.demote(`another session (${view.owner}) holds the lock`);
       this.setState('STANDBY', why, null);
+    } else if (this.state !== 'STANDBY' && this.control.paused) {
+      // Maintenance mode: the service is left as it is.
+      this.setState('STANDBY', `${why} (paused: service left alone)`, null);
     } else if (this.state !== 'STANDBY') {
       // Whatever our service does, another node holds the lock; reconcile demotes it later if it
       // still claims to be active.
@@ -649,6 +875,17 @@ export class Elector {
     };
   }
 
+  private controlWatcher(c: ElectionConnection): (() => void) | undefined {
+    if (this.controlWatchArmed) return undefined;
+    this.controlWatchArmed = true;
+    const gen = c.generation;
+    return () => {
+      if (this.conn?.generation !== gen) return;
+      this.controlWatchArmed = false;
+      this.kick();
+    };
+  }
+
   private breadcrumbWatcher(c: ElectionConnection): (() => void) | undefined {
     if (this.breadcrumbWatchArmed) return undefined;
     this.breadcrumbWatchArmed = true;
@@ -670,6 +907,35 @@ export class Elector {
       await this.demote('the lock vanished while we were active');
       this.kick();
       return d('demoted', 'the lock vanished while we were active');
+    }
+    const paused = this.control.paused;
+    if (paused) {
+      if (this.state !== 'NEUTRAL') this.setState('NEUTRAL', 'lock is free; cluster paused', null);
+      return d(
+        'paused',
+        `lock is free but the cluster is paused (${paused.reason ?? 'no reason given'}, by ${paused.by}): nobody is promoted`,
+      );
+    }
+    let part: SwitchoverPart = { kind: 'none' };
+    if (this.control.pendingSwitchover) {
+      const { members } = await store.listMembers();
+      part = switchoverPart({
+        control: this.control.record,
+        me: this.opts.node.id,
+        active: false,
+        members,
+        nowWallMs: Date.now(),
+      });
+    }
+    if (part.kind === 'take-over') {
+      this.freeSince ??= now;
+      return this.tryBecomeActive(c, store, part.req);
+    }
+    if (part.kind === 'stand-aside') {
+      if (this.state === 'INIT') this.setState('NEUTRAL', part.why, null);
+      // Re-checked every second: if the target goes away, nobody should wait for the expiry.
+      this.wakeAt(Math.min(now + 1000, now + Math.max(0, Date.parse(part.req.expiresAt) - Date.now())));
+      return d('deferring', `lock is free; standing aside: ${part.why}`);
     }
     if (now < this.backoffUntil) {
       if (this.state === 'INIT') this.setState('NEUTRAL', 'backing off after a failed activation', null);
@@ -719,7 +985,11 @@ export class Elector {
     return best;
   }
 
-  private async tryBecomeActive(c: ElectionConnection, store: ElectionStore): Promise<Decision> {
+  private async tryBecomeActive(
+    c: ElectionConnection,
+    store: ElectionStore,
+    switchover?: SwitchoverRequest,
+  ): Promise<Decision> {
     const gen = c.generation;
     const view = await store.tryAcquire(this.lockRecord(c));
     if (view.state !== 'ours') {
@@ -727,6 +997,9 @@ export class Elector {
       return d('lost-race', `lock is ${view.state} after our create`);
     }
     const epoch = view.epoch;
+    const clock = this.opts.clock;
+    const acquiredAt = clock.now();
+    const lockWaitMs = this.freeSince === null ? undefined : Math.round(acquiredAt - this.freeSince);
     this.freeSince = null;
     this.log.info('acquired the lock', { epoch: epoch.toString() });
 
@@ -746,6 +1019,7 @@ export class Elector {
         log: this.log,
       });
       if ('error' in plan) return await this.abandon(store, plan.error);
+      const fenceStart = clock.now();
       for (const target of plan.targets) {
         this.log.info('fencing the previous active', {
           target: target.id,
@@ -779,11 +1053,15 @@ export class Elector {
       if (!this.mayPromote(gen, ac)) {
         return await this.abandon(store, 'ZooKeeper session or lease gone before to-active');
       }
+      const fencingMs = Math.round(clock.now() - fenceStart);
+      const prev = bc && 'record' in bc ? bc.record : null;
+      const won = switchover ? `switchover ${switchover.id} from ${switchover.from}` : 'won election';
       const reason = plan.targets.length
-        ? `won election; previous active ${plan.targets.map((t) => t.id).join(', ')} fenced`
-        : bc && 'record' in bc && bc.record.demoted
-          ? `won election; previous active ${bc.record.id} stood down cleanly`
-          : 'won election';
+        ? `${won}; previous active ${plan.targets.map((t) => t.id).join(', ')} fenced`
+        : prev?.demoted
+          ? `${won}; previous active ${prev.id} stood down cleanly`
+          : won;
+      const hookStart = clock.now();
       try {
         await this.opts.callbacks.becomeActive(epoch, reason, ac.signal);
       } catch (err) {
@@ -811,6 +1089,41 @@ export class Elector {
       this.breadcrumbWatchArmed = false;
       this.setState('ACTIVE', reason, epoch);
       this.kick(); // publish the member record, arm the breadcrumb watch
+      const hookMs = Math.round(clock.now() - hookStart);
+      let handoverMs: number | undefined;
+      if (switchover && prev?.demoted && prev.id === switchover.from && prev.demotedAt) {
+        // Two hosts' wall clocks: as good as their synchronisation (same host: exact).
+        handoverMs = Math.max(0, Date.now() - Date.parse(prev.demotedAt));
+      }
+      if (switchover) {
+        await this.control.finish(store, switchover, {
+          outcome: 'done',
+          detail: reason,
+          epoch: epoch.toString(),
+          ...(handoverMs !== undefined ? { handoverMs } : {}),
+        });
+      }
+      this.control.appendHistory(store, {
+        event: 'activated',
+        node: this.opts.node.id,
+        ...(prev ? { from: prev.id } : {}),
+        cause: reason,
+        epoch: epoch.toString(),
+        fenced: plan.targets.map((t) => t.id),
+        durations: {
+          ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
+          fencingMs,
+          hookMs,
+          ...(handoverMs !== undefined ? { handoverMs } : {}),
+        },
+        ...(switchover
+          ? {
+              switchover: switchover.id,
+              by: switchover.by,
+              ...(switchover.reason !== undefined ? { reason: switchover.reason } : {}),
+            }
+          : {}),
+      });
       return d('activated', reason);
     } finally {
       this.activating = false;
@@ -859,6 +1172,7 @@ export class Elector {
     }
     this.neutral(reason);
     this.log.error('activation abandoned; backing off', { reason, backoffMs: this.opts.backoffMs });
+    this.control.appendHistory(store, { event: 'activation-failed', node: this.opts.node.id, cause: reason });
     try {
       this.opts.callbacks.onActivationFailed?.(reason);
     } catch (err) {
@@ -889,11 +1203,23 @@ export class Elector {
 
   private async doDemote(reason: string): Promise<void> {
     const epoch = this.epoch;
+    const wasActive = this.state === 'ACTIVE';
     this.activation?.abort(new Error(reason));
     this.activation = null;
+    const start = this.opts.clock.now();
     const clean = await this.opts.callbacks.demote(reason);
     this.holdingService = false;
     this.setState('NEUTRAL', reason, null);
+    const c0 = this.conn;
+    if (wasActive && c0 && c0.state === 'connected') {
+      this.control.appendHistory(c0.store, {
+        event: 'demoted',
+        node: this.opts.node.id,
+        cause: clean ? reason : `${reason} (the to-standby hook failed: the next active fences this node)`,
+        ...(epoch !== null ? { epoch: epoch.toString() } : {}),
+        durations: { hookMs: Math.round(this.opts.clock.now() - start) },
+      });
+    }
     if (!clean || epoch === null) return;
     this.pendingMark = epoch;
     const c = this.conn;
@@ -948,6 +1274,7 @@ export class Elector {
     this.conn = null;
     this.lockWatchArmed = false;
     this.breadcrumbWatchArmed = false;
+    this.controlWatchArmed = false;
     this.memberDirty = true;
     if (this.state === 'ACTIVE') {
       if (this.opts.policy.onSessionLost === 'keep') {
@@ -993,6 +1320,7 @@ export class Elector {
     this.conn = c;
     this.lockWatchArmed = false;
     this.breadcrumbWatchArmed = false;
+    this.controlWatchArmed = false;
     this.memberDirty = true;
     const gen = c.generation;
     c.onState((next, prev) => {
@@ -1078,6 +1406,16 @@ export class Elector {
       pid: this.opts.pid ?? process.pid,
       ...(c ? { session: c.sessionId } : {}),
       activationFailed: this.activationFailed,
+      since: this.stateSince,
+      sinceReason: this.stateReason.slice(0, 300),
+      ...(this.lastFailure
+        ? {
+            lastFailure: {
+              reason: this.lastFailure.reason.slice(0, 300),
+              at: new Date(Date.now() - (this.opts.clock.now() - this.lastFailure.atMs)).toISOString(),
+            },
+          }
+        : {}),
     };
   }
 }

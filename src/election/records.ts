@@ -68,6 +68,104 @@ export interface MemberRecord extends NodeIdentity {
    * not hold a free lock back for it however high its priority.
    */
   activationFailed?: boolean;
+  /** When the role last changed, and why (for `hafc status`). */
+  since?: string;
+  sinceReason?: string;
+  /** The last failed activation. */
+  lastFailure?: { reason: string; at: string };
 }
 
 export type AnyRecord = LockRecord | BreadcrumbRecord | MemberRecord;
+
+/** Maintenance mode: agents monitor and report but take no automatic action. */
+export interface PauseState {
+  reason?: string;
+  /** `user@host` of whoever asked (or `http:<address>` for the HTTP API). */
+  by: string;
+  at: string;
+}
+
+/**
+ * A graceful switchover asked for by an operator: the active (`from`) demotes its service while
+ * it still holds the lock, marks its breadcrumb demoted, then lets go; `to` takes the lock without
+ * fencing; everyone else stands aside until it is done, refused, or expired.
+ */
+export interface SwitchoverRequest {
+  /** Random, so that a waiting CLI recognises the outcome of its own request. */
+  id: string;
+  from: string;
+  to: string;
+  reason?: string;
+  by: string;
+  requestedAt: string;
+  /** Wall-clock time after which nobody acts on it (liveness only: safety never depends on it). */
+  expiresAt: string;
+}
+
+export interface SwitchoverOutcome {
+  id: string;
+  outcome: 'done' | 'refused' | 'expired';
+  detail: string;
+  from: string;
+  to: string;
+  at: string;
+  /** done: the old active's service standby (its breadcrumb's demotedAt) -> the new one active. */
+  handoverMs?: number;
+  epoch?: string;
+}
+
+/** The `control` znode (persistent; written with compare-and-set). */
+export interface ControlRecord {
+  formatVersion: number;
+  kind: 'control';
+  cluster: string;
+  paused?: PauseState;
+  switchover?: SwitchoverRequest;
+  lastSwitchover?: SwitchoverOutcome;
+  updatedAt: string;
+}
+
+export type HistoryEvent =
+  | 'activated'
+  | 'demoted'
+  | 'activation-failed'
+  | 'switchover-requested'
+  | 'switchover-refused'
+  | 'switchover-expired'
+  | 'paused'
+  | 'resumed';
+
+/** One transition in the bounded `history` znode (newest last). */
+export interface HistoryEntry {
+  at: string;
+  event: HistoryEvent;
+  /** The node the event happened to (the new active for `activated`). */
+  node?: string;
+  /** For `activated`: the previous active (the breadcrumb's node), if any. */
+  from?: string;
+  to?: string;
+  cause: string;
+  epoch?: string;
+  /** Whom this activation fenced (empty: nobody needed it). */
+  fenced?: string[];
+  /**
+   * lockWaitMs: this node saw the lock free -> acquired it (back-off, priority grace); fencingMs;
+   * hookMs: the to-active or to-standby call; handoverMs: a switchover's old service standby ->
+   * the new one active. (Failure detection is the old active's health fall or session timeout.)
+   */
+  durations?: { lockWaitMs?: number; fencingMs?: number; hookMs?: number; handoverMs?: number };
+  /** Manual actions: the operator's --reason, who asked, the switchover's id. */
+  reason?: string;
+  by?: string;
+  switchover?: string;
+}
+
+export interface HistoryRecord {
+  formatVersion: number;
+  kind: 'history';
+  cluster: string;
+  entries: HistoryEntry[];
+}
+
+/** Entries kept in the history znode (oldest dropped first); it stays far below jute.maxbuffer. */
+export const HISTORY_LIMIT = 200;

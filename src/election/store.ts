@@ -9,7 +9,7 @@
  * (ZooKeeper: the lock znode's ephemeralOwner equals our session id), never from the record
  * inside it.
  */
-import type { BreadcrumbRecord, LockRecord, MemberRecord } from './records.js';
+import type { BreadcrumbRecord, ControlRecord, HistoryEntry, LockRecord, MemberRecord } from './records.js';
 
 /** connecting -> connected <-> suspended -> lost; any -> closed. Lost and closed are terminal. */
 export type ConnectionState = 'connecting' | 'connected' | 'suspended' | 'lost' | 'closed';
@@ -47,6 +47,13 @@ export interface MemberList {
   problems: string[];
 }
 
+/**
+ * The control znode: `record` null when it is empty or missing (an older `hafc init`); an
+ * unreadable one is reported, never acted on (no pause, no switchover).
+ */
+export type ControlView =
+  { record: ControlRecord | null; version: number | null } | { error: string; version: number };
+
 export interface ElectionStore {
   /** The cluster's znode exists (`hafc init` ran). */
   clusterExists(): Promise<boolean>;
@@ -74,6 +81,15 @@ export interface ElectionStore {
   putMember(record: MemberRecord, replaceable: ReadonlySet<string>): Promise<MemberPut>;
   /** The live (ephemeral) members, garbage skipped and reported once per znode version. */
   listMembers(): Promise<MemberList>;
+  /** `onChange` fires once on the control znode's next change (pause, switchover). */
+  readControl(onChange?: () => void): Promise<ControlView>;
+  /**
+   * Compare-and-set on `expectedVersion` (null: the znode is missing, create it). Resolves false
+   * when someone else changed it first (read again and decide again).
+   */
+  writeControl(record: ControlRecord, expectedVersion: number | null): Promise<boolean>;
+  /** Appends to the bounded history (compare-and-set, retried a few times). */
+  appendHistory(entry: HistoryEntry): Promise<void>;
 }
 
 /** One session with the coordination service, and the store that works through it. */
@@ -82,6 +98,11 @@ export interface ElectionConnection {
   readonly generation: number;
   /** 16 hex digits. */
   readonly sessionId: string;
+  /**
+   * This connection re-attached to a session a previous run of this agent left behind (it was
+   * restarted within the session timeout): the locks and members that session owns are ours.
+   */
+  readonly resumed: boolean;
   readonly state: ConnectionState;
   /** The session timeout the server granted (it clamps what we ask for). */
   readonly negotiatedTimeoutMs: number;

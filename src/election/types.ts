@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { FenceTarget } from '../service/agent.js';
 import type { ConnectionLossPolicy } from './lease.js';
+import type { PauseState, SwitchoverRequest } from './records.js';
 import type { ConnectionState, ElectionConnection } from './store.js';
 
 export type ElectorState = 'INIT' | 'ACTIVE' | 'STANDBY' | 'NEUTRAL';
@@ -13,6 +14,8 @@ export type ElectorState = 'INIT' | 'ACTIVE' | 'STANDBY' | 'NEUTRAL';
 export interface ElectorCallbacks {
   /** Make the local service active with this epoch. Throws on failure; abort = give up now. */
   becomeActive(epoch: bigint, reason: string, signal: AbortSignal): Promise<void>;
+  /** The service's own word on its role (resuming after an agent restart); 'unknown' if it cannot say. */
+  serviceState?(signal: AbortSignal): Promise<'active' | 'standby' | 'unknown'>;
   /** Another node holds the lock: make sure the local service is standby. Errors are logged. */
   becomeStandby(reason: string): Promise<void>;
   /** Demote the local service (it may be active). True when it is known to be standby now. */
@@ -23,6 +26,8 @@ export interface ElectorCallbacks {
   onStateChange?(next: ElectorState, prev: ElectorState, reason: string, epoch: bigint | null): void;
   /** An activation that did not happen (fencing failed, to-active failed, bad breadcrumb). */
   onActivationFailed?(reason: string): void;
+  /** The cluster was paused (the pause) or resumed (null). Must not throw. */
+  onPausedChange?(paused: PauseState | null): void;
   /** The elector cannot go on (e.g. a second live agent with our node id): the agent must stop. */
   onFatal?(reason: string): void;
 }
@@ -94,6 +99,11 @@ export type DecisionAction =
   | 'activated'
   | 'activation-failed'
   | 'activation-ignored'
+  | 'paused'
+  | 'resuming'
+  | 'resumed'
+  | 'handed-over'
+  | 'switchover-refused'
   | 'error';
 
 export interface ElectorStatus {
@@ -111,4 +121,8 @@ export interface ElectorStatus {
   backoffRemainingMs: number;
   holdingServiceWithoutLock: boolean;
   fatal: string | null;
+  /** Maintenance mode (the control znode), or null. */
+  paused: PauseState | null;
+  /** A switchover waiting to be carried out, or null. */
+  switchover: SwitchoverRequest | null;
 }

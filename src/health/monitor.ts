@@ -9,7 +9,8 @@
  * - UNHEALTHY       the service answered and said no (EHEALTH_UNHEALTHY, or any unknown error);
  * - NOT_RESPONDING  the check did not finish within timeoutMs (or said EHEALTH_TIMEOUT);
  * - MONITOR_FAILED  the check can never work as configured (ECONFIG) or the loop itself broke;
- *                   terminal: the loop ends and only a restart (new monitor) recovers.
+ *                   terminal: the loop ends; new settings (reconfigure, on a reload) or a
+ *                   restart recover.
  *
  * Rise/fall decision:
  * - INITIALIZING -> HEALTHY needs `rise` consecutive successes, the same as recovering from
@@ -107,15 +108,23 @@ class StopSignal extends Error {
 
 type Outcome = { kind: 'done'; result: HealthResult } | { kind: 'stopped' };
 
+/** What a reload (SIGHUP) may change in a running monitor. */
+export type HealthSettings = Pick<
+  HealthMonitorOptions,
+  'check' | 'intervalMs' | 'timeoutMs' | 'fall' | 'rise' | 'name'
+>;
+
 export class HealthMonitor {
-  private readonly check: HealthCheck;
-  private readonly intervalMs: number;
-  private readonly timeoutMs: number;
-  private readonly fall: number;
-  private readonly rise: number;
+  private check!: HealthCheck;
+  private intervalMs!: number;
+  private timeoutMs!: number;
+  private fall!: number;
+  private rise!: number;
   private readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly name: string;
+  private name!: string;
+  /** Aborts the wait between two checks, so new settings are looked at before the next one. */
+  private pause: AbortController | null = null;
 
   private current: HealthState = 'INITIALIZING';
   private last: HealthResult | undefined;
@@ -125,9 +134,17 @@ export class HealthMonitor {
   private readonly resultListeners: HealthResultListener[] = [];
   private readonly stopController = new AbortController();
   private loopDone: Promise<void> | undefined;
+  /** The loop is running (it ends on stop() or on MONITOR_FAILED). */
+  private looping = false;
   private stopped = false;
 
   constructor(opts: HealthMonitorOptions) {
+    this.settle(opts);
+    this.clock = opts.clock;
+    this.logger = opts.logger;
+  }
+
+  private settle(opts: HealthSettings): void {
     if (typeof opts.check !== 'function') throw new ConfigError('health monitor: check must be a function');
     positiveInt('health.intervalMs', opts.intervalMs);
     positiveInt('health.timeoutMs', opts.timeoutMs);
@@ -138,9 +155,22 @@ export class HealthMonitor {
     this.timeoutMs = opts.timeoutMs;
     this.fall = opts.fall;
     this.rise = opts.rise;
-    this.clock = opts.clock;
-    this.logger = opts.logger;
     this.name = opts.name ?? opts.check.description ?? 'health check';
+  }
+
+  /**
+   * New settings (a reload) for the checks to come; a check in flight finishes under the old
+   * ones. The state and the rise/fall streaks are kept, so a healthy (maybe active) node stays
+   * HEALTHY: the streaks meet the new thresholds at the next result. The next check starts one
+   * NEW interval after the last one started (at once if that is past). A monitor that had
+   * stopped on MONITOR_FAILED (a check that could not work as configured) starts checking again.
+   * Invalid settings throw a ConfigError and change nothing.
+   */
+  reconfigure(opts: HealthSettings): void {
+    this.settle(opts);
+    this.pause?.abort();
+    if (!this.stopped && this.loopDone !== undefined && !this.looping && this.isTerminal())
+      this.loopDone = this.loop();
   }
 
   get state(): HealthState {
@@ -176,22 +206,23 @@ export class HealthMonitor {
     if (!this.stopped) {
       this.stopped = true;
       this.stopController.abort(new StopSignal());
+      this.pause?.abort(new StopSignal());
     }
     return this.loopDone ?? Promise.resolve();
   }
 
   private async loop(): Promise<void> {
+    this.looping = true;
     try {
       while (!this.stopped) {
         const startedAt = this.clock.now();
         const outcome = await this.runOnce(startedAt);
         if (outcome.kind === 'stopped' || this.stopped) break;
         this.record(outcome.result);
-        // MONITOR_FAILED is terminal: checking again could only repeat the same setup error.
+        // MONITOR_FAILED is terminal: checking again could only repeat the same setup error
+        // (until a reload brings another check: reconfigure()).
         if (this.isTerminal()) break;
-        // Measured from the check's start so the check rate does not drift with check duration.
-        const wait = startedAt + this.intervalMs - this.clock.now();
-        if (wait > 0) await this.clock.sleep(wait, this.stopController.signal);
+        await this.waitFrom(startedAt);
       }
     } catch (err) {
       if (this.stopped) return;
@@ -201,6 +232,32 @@ export class HealthMonitor {
       });
       this.logger.error('health monitor loop failed', { error: err });
       this.setState('MONITOR_FAILED', { reason: error.message, consecutive: 1, error });
+    } finally {
+      this.looping = false;
+    }
+  }
+
+  /**
+   * Until one interval after `startedAt` (from the check's start, so the rate does not drift
+   * with check duration); a reconfigure() wakes it to look at the new interval.
+   */
+  private async waitFrom(startedAt: number): Promise<void> {
+    // Its own controller per wait, which stop() aborts too: nothing is added per wait to the
+    // long-lived stop signal.
+    while (!this.stopped) {
+      const wait = startedAt + this.intervalMs - this.clock.now();
+      if (wait <= 0) return;
+      const pause = new AbortController();
+      this.pause = pause;
+      try {
+        await this.clock.sleep(wait, pause.signal);
+        return;
+      } catch (err) {
+        // Woken by stop() (the loop ends) or by reconfigure() (look at the interval again).
+        if (!pause.signal.aborted) throw err;
+      } finally {
+        if (this.pause === pause) this.pause = null;
+      }
     }
   }
 

@@ -20,10 +20,16 @@ export interface ControlResult {
   message: string;
 }
 
+/** Who asked: recorded with the action (e.g. a pause's `by`). */
+export interface ControlCaller {
+  /** The client's address and port, e.g. "10.0.0.5:41234" ("[::1]:41234" for IPv6). */
+  remote: string;
+}
+
 export interface ControlActions {
-  switchover(req: SwitchoverRequest): Promise<ControlResult>;
-  pause(req: PauseRequest): Promise<ControlResult>;
-  resume(req: PauseRequest): Promise<ControlResult>;
+  switchover(req: SwitchoverRequest, caller: ControlCaller): Promise<ControlResult>;
+  pause(req: PauseRequest, caller: ControlCaller): Promise<ControlResult>;
+  resume(req: PauseRequest, caller: ControlCaller): Promise<ControlResult>;
 }
 
 const NOT_AVAILABLE: ControlResult = {

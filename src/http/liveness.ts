@@ -7,8 +7,8 @@
  *   a new Decision object in the elector's status, so a sampler notes when that object last
  *   changed; no new decision for `electorStaleMs` (step deadline + slack) = stuck.
  * - the health monitor delivers a result at least every max(interval, timeout); none for
- *   `healthStaleMs` (interval + timeout + slack) = stuck. MONITOR_FAILED ends that loop for good
- *   (only a restart recovers), so it counts as not running too.
+ *   `healthStaleMs` (interval + timeout + slack, as in force now) = stuck. MONITOR_FAILED ends
+ *   that loop until a restart or a reload, so it counts as not running too.
  *
  * Deliberately not part of it: the service's health, the role, ZooKeeper being reachable. A
  * supervisor that restarts an agent on a failing liveness probe must not do so for those.
@@ -27,7 +27,8 @@ export interface LivenessOptions {
   signals: LoopSignals;
   clock: Clock;
   electorStaleMs: number;
-  healthStaleMs: number;
+  /** Read at every check: a reload may change the health timing. */
+  healthStaleMs: () => number;
   /** How often the election loop's progress is sampled. @default 500 */
   sampleMs?: number;
 }
@@ -74,13 +75,14 @@ export class Liveness {
       );
     const s = this.opts.signals;
     if (s.healthState() === 'MONITOR_FAILED') {
-      problems.push('the health monitor has stopped (MONITOR_FAILED); only a restart recovers it');
+      problems.push(
+        'the health monitor has stopped (MONITOR_FAILED); a restart or a reload with a working check recovers it',
+      );
     } else {
       const since = Math.round(now - (s.healthResultAt() ?? this.startedAt));
-      if (since > this.opts.healthStaleMs)
-        problems.push(
-          `the health monitor has not delivered a result for ${since} ms (limit ${this.opts.healthStaleMs} ms)`,
-        );
+      const limit = this.opts.healthStaleMs();
+      if (since > limit)
+        problems.push(`the health monitor has not delivered a result for ${since} ms (limit ${limit} ms)`);
     }
     return { ok: problems.length === 0, problems };
   }

@@ -16,7 +16,7 @@ import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BearerAuth } from './auth.js';
 import { BadRequest, parseFields, readBody } from './body.js';
-import type { ControlActions, ControlResult } from './control.js';
+import type { ControlActions, ControlCaller, ControlResult } from './control.js';
 import type { LivenessVerdict } from './liveness.js';
 import { toJson } from './status-json.js';
 
@@ -128,11 +128,11 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
     (
       name: string,
       fields: readonly ('to' | 'reason')[],
-      act: (f: { to?: string; reason?: string }) => Promise<ControlResult>,
+      act: (f: { to?: string; reason?: string }, caller: ControlCaller) => Promise<ControlResult>,
     ): Handler =>
     async (req, res) => {
       const verdict = auth.check(req.headers.authorization);
-      const who = { endpoint: name, remote: `${req.socket.remoteAddress}:${req.socket.remotePort}` };
+      const who = { endpoint: name, remote: remoteOf(req) };
       if (verdict !== 'ok') {
         log.warn(`refused POST ${name}`, { ...who, reason: verdict });
         if (verdict === 'disabled')
@@ -145,7 +145,7 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
         });
       }
       const parsed = parseFields(await readBody(req, limits.maxBodyBytes), fields);
-      const result = await bounded(act(parsed), limits.actionTimeoutMs, name);
+      const result = await bounded(act(parsed, { remote: who.remote }), limits.actionTimeoutMs, name);
       const status =
         Number.isInteger(result.status) && result.status >= 200 && result.status <= 599 ? result.status : 500;
       log.info(`POST ${name}: ${status}`, { ...who, ...parsed, message: result.message });
@@ -201,10 +201,10 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
     },
     '/switchover': {
       method: 'POST',
-      handle: mutating('switchover', ['to', 'reason'], (f) => actions.switchover(f)),
+      handle: mutating('switchover', ['to', 'reason'], (f, c) => actions.switchover(f, c)),
     },
-    '/pause': { method: 'POST', handle: mutating('pause', ['reason'], (f) => actions.pause(f)) },
-    '/resume': { method: 'POST', handle: mutating('resume', ['reason'], (f) => actions.resume(f)) },
+    '/pause': { method: 'POST', handle: mutating('pause', ['reason'], (f, c) => actions.pause(f, c)) },
+    '/resume': { method: 'POST', handle: mutating('resume', ['reason'], (f, c) => actions.resume(f, c)) },
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -289,6 +289,11 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
       });
     });
   });
+}
+
+function remoteOf(req: IncomingMessage): string {
+  const a = req.socket.remoteAddress ?? 'unknown';
+  return `${a.includes(':') ? `[${a}]` : a}:${req.socket.remotePort ?? 0}`;
 }
 
 function bindProblem(err: NodeJS.ErrnoException): string {

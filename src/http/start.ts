@@ -49,7 +49,10 @@ export async function startHttp(o: StartHttpOptions): Promise<AgentHttp> {
   const liveness = new Liveness({
     clock: o.clock,
     electorStaleMs: c.stepDeadlineMs + LIVENESS_SLACK_MS,
-    healthStaleMs: cfg.health.intervalMs + cfg.health.timeoutMs + LIVENESS_SLACK_MS,
+    healthStaleMs: () => {
+      const h = c.healthTiming();
+      return h.intervalMs + h.timeoutMs + LIVENESS_SLACK_MS;
+    },
     signals: {
       electorDecision: () => c.elector.status().lastDecision,
       healthResultAt: () => c.lastHealthResultAt(),

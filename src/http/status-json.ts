@@ -3,7 +3,8 @@
  * internal rename never changes what scripts read. Epochs (64-bit zxids) are decimal strings;
  * monotonic-clock times are turned into ages, since the clock's origin means nothing outside.
  */
-import type { ControllerStatus, TransitionRecord } from '../controller/controller.js';
+import type { ControllerStatus, ReloadRecord, TransitionRecord } from '../controller/controller.js';
+import type { PauseState, SwitchoverRequest } from '../election/records.js';
 
 export interface StatusJson {
   cluster: string;
@@ -22,8 +23,14 @@ export interface StatusJson {
   backoffRemainingMs: number;
   holdingServiceWithoutLock: boolean;
   fatal: string | null;
+  /** Maintenance mode as this agent last read it from the control znode. */
+  paused: PauseState | null;
+  /** A switchover waiting to be carried out. */
+  switchover: SwitchoverRequest | null;
   lastTransition: TransitionRecord | null;
   lastFenceFailure: ControllerStatus['lastFenceFailure'];
+  reloads: ControllerStatus['reloads'];
+  lastReload: ReloadRecord | null;
 }
 
 const finite = (n: number | null): number | null => (n !== null && Number.isFinite(n) ? n : null);
@@ -51,8 +58,12 @@ export function statusJson(
     backoffRemainingMs: e.backoffRemainingMs,
     holdingServiceWithoutLock: e.holdingServiceWithoutLock,
     fatal: e.fatal,
+    paused: e.paused,
+    switchover: e.switchover,
     lastTransition: s.lastTransition,
     lastFenceFailure: s.lastFenceFailure,
+    reloads: s.reloads,
+    lastReload: s.lastReload,
   };
 }
 

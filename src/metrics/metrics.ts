@@ -17,7 +17,7 @@ export interface Metrics {
   epoch(epoch: bigint): void;
   /** A ZooKeeper session of this agent was lost (expired, or presumed expired: see zk/session.ts). */
   sessionExpired(): void;
-  /** The cluster's pause flag as this agent sees it. */
+  /** The cluster's pause flag (maintenance mode) as this agent sees it. */
   paused(paused: boolean): void;
 }
 

@@ -6,8 +6,10 @@
  * record inside it: after a CONNECTION_LOSS during create, a NODE_EXISTS may well be our own node.
  */
 import { RecordError, ZkError } from '../errors.js';
+import { HISTORY_LIMIT, type HistoryEntry } from '../election/records.js';
 import type {
   BreadcrumbView,
+  ControlView,
   ElectionConnection,
   ElectionStore,
   LockHolder,
@@ -17,8 +19,13 @@ import type {
 } from '../election/store.js';
 import type { ClusterPaths } from './paths.js';
 import {
+  appendToHistory,
+  decodeControl,
+  decodeHistory,
   decodeRecord,
+  encodeControl,
   encodeRecord,
+  type ControlRecord,
   type BreadcrumbRecord,
   type LockRecord,
   type MemberRecord,
@@ -180,6 +187,66 @@ export class ZkElectionStore implements ElectionStore {
     else await this.session.create(this.paths.breadcrumb, data, { mode: 'persistent', acl: this.acl });
   }
 
+  async readControl(onChange?: () => void): Promise<ControlView> {
+    const watcher = onChange ? () => onChange() : undefined;
+    let got;
+    try {
+      got = await this.session.getData(this.paths.control, watcher);
+    } catch (err) {
+      if (!isCode(err, 'NO_NODE')) throw err;
+      if (watcher && (await this.session.exists(this.paths.control, watcher)) !== null)
+        return this.readControl();
+      return { record: null, version: null };
+    }
+    try {
+      return { record: decodeControl(this.paths.control, got.data), version: got.stat.version };
+    } catch (err) {
+      if (err instanceof RecordError) return { error: err.message, version: got.stat.version };
+      throw err;
+    }
+  }
+
+  async writeControl(record: ControlRecord, expectedVersion: number | null): Promise<boolean> {
+    const data = encodeControl(record);
+    try {
+      if (expectedVersion !== null) await this.session.setData(this.paths.control, data, expectedVersion);
+      else await this.session.create(this.paths.control, data, { mode: 'persistent', acl: this.acl });
+      return true;
+    } catch (err) {
+      if (isCode(err, 'BAD_VERSION', 'NODE_EXISTS', 'NO_NODE')) return false;
+      throw err;
+    }
+  }
+
+  async appendHistory(entry: HistoryEntry): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      let version: number | null = null;
+      let rec;
+      try {
+        const got = await this.session.getData(this.paths.history);
+        version = got.stat.version;
+        rec = decodeHistory(this.paths.history, got.data).record;
+      } catch (err) {
+        if (isCode(err, 'NO_NODE')) rec = decodeHistory(this.paths.history, null).record;
+        else if (err instanceof RecordError) {
+          // An unreadable history is replaced rather than blocking every future entry.
+          rec = decodeHistory(this.paths.history, null).record;
+        } else throw err;
+      }
+      rec.cluster = this.paths.cluster.slice(this.paths.cluster.lastIndexOf('/') + 1);
+      const data = Buffer.from(JSON.stringify(appendToHistory(rec, entry, HISTORY_LIMIT)), 'utf8');
+      try {
+        if (version === null)
+          await this.session.create(this.paths.history, data, { mode: 'persistent', acl: this.acl });
+        else await this.session.setData(this.paths.history, data, version);
+        return;
+      } catch (err) {
+        if (!isCode(err, 'BAD_VERSION', 'NODE_EXISTS')) throw err;
+      }
+    }
+    throw new ZkError('BAD_VERSION', `history ${this.paths.history}: too many concurrent writers`);
+  }
+
   async putMember(record: MemberRecord, replaceable: ReadonlySet<string>): Promise<MemberPut> {
     const path = this.paths.member(record.id);
     const data = encodeRecord(record);
@@ -285,6 +352,8 @@ export class ZkElectionConnection implements ElectionConnection {
     readonly session: ZkSession,
     paths: ClusterPaths,
     acl?: Acl[],
+    /** After close(): e.g. forget the session file (a closed session cannot be resumed). */
+    private readonly onClosed?: () => void,
   ) {
     this.store = new ZkElectionStore(session, paths, acl);
   }
@@ -294,6 +363,9 @@ export class ZkElectionConnection implements ElectionConnection {
   }
   get sessionId(): string {
     return this.session.sessionId;
+  }
+  get resumed(): boolean {
+    return this.session.resumed;
   }
   get state() {
     return this.session.state;
@@ -312,7 +384,8 @@ export class ZkElectionConnection implements ElectionConnection {
     this.session.on('state', listener);
   }
 
-  close(): Promise<void> {
-    return this.session.close();
+  async close(): Promise<void> {
+    await this.session.close();
+    this.onClosed?.();
   }
 }

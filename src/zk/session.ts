@@ -119,7 +119,13 @@ interface LibClient extends EventEmitter {
 interface ZkLibrary {
   createClient(
     connect: string,
-    options: { sessionTimeout: number; spinDelay: number; retries: number },
+    options: {
+      sessionTimeout: number;
+      spinDelay: number;
+      retries: number;
+      sessionId?: Buffer;
+      sessionPassword?: Buffer;
+    },
   ): LibClient;
   ACL: new (perms: number, id: LibId) => LibAcl;
   Id: new (scheme: string, id: string) => LibId;
@@ -371,7 +377,17 @@ class Session implements ZkSession {
       spinDelay: Math.min(1000, Math.max(50, Math.floor(this.requestedTimeoutMs / 20))),
       // A retried create of our own ephemeral would come back as NODE_EXISTS (pitfall 8).
       retries: 0,
+      ...(opts.resume
+        ? { sessionId: Buffer.from(opts.resume.sessionId, 'hex'), sessionPassword: opts.resume.password }
+        : {}),
     });
+    this.resumeId = opts.resume?.sessionId ?? null;
+  }
+
+  private readonly resumeId: string | null;
+
+  get resumed(): boolean {
+    return this.resumeId !== null && this.id === this.resumeId;
   }
 
   // --- ZkSession: properties ---------------------------------------------------------------

@@ -84,9 +84,16 @@ export interface ZkSessionOptions {
   clock?: Clock;
   /** Opening only: abort = give up the attempt at once (ZkError ABORTED). */
   signal?: AbortSignal;
+  /**
+   * Re-attach to this session (an agent restarted within the session timeout). If the server
+   * has expired it, opening fails with SESSION_EXPIRED and the caller opens a fresh one.
+   */
+  resume?: { sessionId: string; password: Buffer };
 }
 
 export interface ZkSession {
+  /** Opened by re-attaching to the session named in options.resume (not a new session). */
+  readonly resumed: boolean;
   /** Unique per session object in this process; callbacks from an older generation are dropped. */
   readonly generation: number;
   readonly state: SessionState;

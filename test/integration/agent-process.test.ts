@@ -119,15 +119,16 @@ describe('failures of the agent process itself', () => {
   }
 
   describe('signals', () => {
-    it('SIGHUP (logrotate) is logged and ignored: the active keeps its role, a failover still works', async () => {
+    it('SIGHUP (logrotate) with an unchanged file: a reload that changes nothing; the active keeps its role, a failover still works', async () => {
       cluster = await start();
       const { active, standby } = await cluster.settled();
       expect(active.id).toBe('nn1');
       active.agent!.child.kill('SIGHUP');
       await active.agent!.waitForLog(
-        'the SIGHUP line',
-        (l) => l.msg === 'SIGHUP received: reload is not supported yet; ignored',
+        'the reload line',
+        (l) => l.msg === `reload of ${active.configFile}: nothing changed`,
       );
+      expect(logged(active.agent!, 'SIGHUP received: reloading the configuration')).toBeDefined();
       expect(active.agent!.hasExited()).toBe(false);
       expect(active.agent!.role()).toBe('active');
       expect(resource.holder()?.node).toBe(active.id);

@@ -92,6 +92,29 @@ describe('failover with real agents on a real ZooKeeper', () => {
     resource.assertNoViolations();
   });
 
+  it('kill -9 of the active agent and a restart within the session timeout: no failover (the session is resumed)', async () => {
+    cluster = await start();
+    const { active: first, standby: other } = await cluster.settled();
+    const t0 = resource.now();
+    await first.agent!.kill('SIGKILL');
+    const agent = cluster.startAgent(first.id); // systemd's Restart=on-failure
+    await agent.waitForLog('the resumed session', (l) => l.msg === 'decision: resumed', SESSION_MS * 2);
+    measurements.agentRestartResumed = Math.round(resource.now() - t0);
+    await agent.waitForRole('active');
+    // Observe past the session timeout: the lock never went away, so the standby never moved.
+    await waitFor('a session timeout to pass', () => resource.now() - t0 > SESSION_MS * 1.5 || undefined, {
+      timeoutMs: SESSION_MS * 3,
+    });
+    expect(resource.takes(other.id).filter((e) => e.at >= t0)).toEqual([]);
+    expect(other.agent!.find((l) => /^role \w+ -> active$/.test(l.msg))).toBeUndefined();
+    expect(other.agent!.find((l) => l.msg === 'fencing the previous active')).toBeUndefined();
+    expect(first.service.hasExited()).toBe(false);
+    expect((await first.service.role()).role).toBe('active');
+    // The service kept the resource throughout: no release, no new take.
+    expect(resource.history.filter((e) => e.at >= t0 && e.node === first.id)).toEqual([]);
+    resource.assertNoViolations();
+  });
+
   it('SIGTERM of the active agent: it demotes cleanly, marks its breadcrumb demoted and closes its session, so the standby takes over without fencing', async () => {
     cluster = await start();
     const { active: first, standby: other } = await cluster.settled();

@@ -22,9 +22,17 @@
  */
 import type { Clock } from '../../src/clock.js';
 import { RecordError, ZkError } from '../../src/errors.js';
-import type { BreadcrumbRecord, LockRecord, MemberRecord } from '../../src/election/records.js';
+import {
+  HISTORY_LIMIT,
+  type BreadcrumbRecord,
+  type ControlRecord,
+  type HistoryEntry as HistoryRecordEntry,
+  type LockRecord,
+  type MemberRecord,
+} from '../../src/election/records.js';
 import type {
   BreadcrumbView,
+  ControlView,
   ConnectionState,
   ElectionConnection,
   ElectionStore,
@@ -34,7 +42,14 @@ import type {
   MemberPut,
 } from '../../src/election/store.js';
 import type { ClusterPaths } from '../../src/zk/paths.js';
-import { decodeRecord, encodeRecord } from '../../src/zk/records.js';
+import {
+  appendToHistory,
+  decodeControl,
+  decodeHistory,
+  decodeRecord,
+  encodeControl,
+  encodeRecord,
+} from '../../src/zk/records.js';
 
 export const PERSISTENT = '0000000000000000';
 
@@ -109,6 +124,11 @@ export interface FakeConnectOptions {
   deadlines?: boolean;
   /** 0 = no probe. @default T / 3 */
   probeIntervalMs?: number;
+  /**
+   * Re-attach to this live session (an agent process restarted): the old connection object is
+   * dropped without ending the session; rejects with SESSION_EXPIRED when the session is gone.
+   */
+  resumeSessionId?: string;
 }
 
 export class FakeCoordinator {
@@ -135,6 +155,12 @@ export class FakeCoordinator {
   async connect(opts: FakeConnectOptions = {}): Promise<FakeConnection> {
     await Promise.resolve();
     if (!this.reachable) throw new ZkError('CONNECT_TIMEOUT', 'could not connect to ZooKeeper (unreachable)');
+    if (opts.resumeSessionId !== undefined) {
+      const old = [...this.conns].find((x) => x.sessionId === opts.resumeSessionId);
+      if (!old) throw new ZkError('SESSION_EXPIRED', `session ${opts.resumeSessionId} has expired`);
+      this.conns.delete(old);
+      old.detach();
+    }
     const c = new FakeConnection(this, opts);
     this.conns.add(c);
     return c;
@@ -321,7 +347,8 @@ export class FakeCoordinator {
 
 export class FakeConnection implements ElectionConnection, ElectionStore {
   readonly generation = ++lastGeneration;
-  readonly sessionId = (++lastSession).toString(16).padStart(16, '0');
+  readonly sessionId: string;
+  readonly resumed: boolean;
   readonly negotiatedTimeoutMs: number;
   readonly relayAllowanceMs: number;
   readonly store: ElectionStore = this;
@@ -339,6 +366,8 @@ export class FakeConnection implements ElectionConnection, ElectionStore {
     private readonly server: FakeCoordinator,
     private readonly opts: FakeConnectOptions,
   ) {
+    this.sessionId = opts.resumeSessionId ?? (++lastSession).toString(16).padStart(16, '0');
+    this.resumed = opts.resumeSessionId !== undefined;
     this.negotiatedTimeoutMs = opts.negotiatedTimeoutMs ?? 4000;
     this.relayAllowanceMs = opts.relayAllowanceMs ?? 0;
     this.lastProof = server.clock.now();
@@ -403,6 +432,16 @@ export class FakeConnection implements ElectionConnection, ElectionStore {
   }
 
   /** @internal */
+  /** @internal its process died: the session lives on in the server; this object hears nothing more. */
+  detach(): void {
+    this.cancelProbe();
+    this.cancelDeadline();
+    this.watches.clear();
+    this.heldEvents.length = 0;
+    this.listeners.length = 0;
+    this.current = 'closed';
+  }
+
   terminate(next: 'lost' | 'closed'): void {
     if (this.current === 'closed' || this.current === next) return;
     this.cancelProbe();
@@ -618,6 +657,47 @@ export class FakeConnection implements ElectionConnection, ElectionStore {
         }
       }
       return { members, problems };
+    });
+  }
+
+  readControl(onChange?: () => void): Promise<ControlView> {
+    const path = this.paths.control;
+    return this.req('getData', path, (): ControlView => {
+      this.watch(path, onChange);
+      const n = this.server.node(path);
+      if (!n) return { record: null, version: null };
+      try {
+        return { record: decodeControl(path, n.data), version: n.version };
+      } catch (err) {
+        if (err instanceof RecordError) return { error: err.message, version: n.version };
+        throw err;
+      }
+    });
+  }
+
+  writeControl(record: ControlRecord, expectedVersion: number | null): Promise<boolean> {
+    const path = this.paths.control;
+    return this.req(expectedVersion === null ? 'create' : 'setData', path, () => {
+      try {
+        if (expectedVersion === null) this.server.create(this, path, encodeControl(record), false);
+        else this.server.setData(this, path, encodeControl(record), expectedVersion);
+        return true;
+      } catch (err) {
+        if (err instanceof ZkError && ['BAD_VERSION', 'NODE_EXISTS', 'NO_NODE'].includes(err.zkCode))
+          return false;
+        throw err;
+      }
+    });
+  }
+
+  appendHistory(entry: HistoryRecordEntry): Promise<void> {
+    const path = this.paths.history;
+    return this.req('setData', path, () => {
+      const n = this.server.node(path);
+      const rec = decodeHistory(path, n?.data ?? null).record;
+      const data = Buffer.from(JSON.stringify(appendToHistory(rec, entry, HISTORY_LIMIT)));
+      if (n) this.server.setData(this, path, data, n.version);
+      else this.server.create(this, path, data, false);
     });
   }
 }

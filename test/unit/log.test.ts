@@ -3,7 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, fdSink, MAX_QUEUED_LOG_BYTES, streamSink } from '../../src/log.js';
+import {
+  createLogger,
+  fdSink,
+  MAX_QUEUED_LOG_BYTES,
+  setLogOptions,
+  streamSink,
+  type Logger,
+} from '../../src/log.js';
 
 describe('createLogger: a line that cannot be written is dropped and counted, never thrown', () => {
   it('a throwing writer: every lost line is counted, the count is shared with children', () => {
@@ -124,5 +131,31 @@ describe('fdSink', () => {
     expect(dropped).toBe(0);
     expect(lines).toHaveLength(101);
     expect(lines.slice(0, 100).every((l, i) => l === `${i} ${'y'.repeat(10_000)}`)).toBe(true);
+  });
+});
+
+describe('setLogOptions (a reload)', () => {
+  it('changes level and format of a logger and every child, made before or after', () => {
+    const got: string[] = [];
+    const log = createLogger({ level: 'info', format: 'json', write: (l) => got.push(l) });
+    const before = log.child({ component: 'a' });
+    before.debug('hidden');
+    expect(setLogOptions(log, { level: 'debug', format: 'pretty' })).toBe(true);
+    before.debug('shown');
+    log.child({ component: 'b' }).info('also');
+    expect(got).toHaveLength(2);
+    expect(got[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} DEBUG shown \{"component":"a"\}$/);
+    expect(got[1]).toContain(' INFO  also ');
+    // A child's setting is the family's: setting it through a child changes the root too.
+    expect(setLogOptions(before, { level: 'error', format: 'json' })).toBe(true);
+    log.warn('hidden again');
+    log.error('json again');
+    expect(got).toHaveLength(3);
+    expect(JSON.parse(got[2]!)).toMatchObject({ level: 'error', msg: 'json again' });
+  });
+
+  it('another logger is left alone: false', () => {
+    const other: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => other };
+    expect(setLogOptions(other, { level: 'debug' })).toBe(false);
   });
 });

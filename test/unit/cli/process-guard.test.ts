@@ -72,6 +72,40 @@ describe('ProcessGuard', () => {
     expect(s.guard.getPhase()).toBe('running');
   });
 
+  it('SIGHUP with a reload handler: reloads while running, ignored (logged) before and after', async () => {
+    const s = setup();
+    let reloads = 0;
+    s.guard.setReloadHandler(() => reloads++);
+    s.guard.signal('SIGHUP');
+    s.guard.attach(s.agent, LIMITS);
+    s.guard.signal('SIGHUP');
+    s.guard.signal('SIGHUP');
+    s.guard.signal('SIGTERM');
+    s.guard.signal('SIGHUP');
+    expect(reloads).toBe(2);
+    expect(s.msgs()).toEqual([
+      'SIGHUP received while starting: no configuration to reload; ignored',
+      'SIGHUP received: reloading the configuration',
+      'SIGHUP received: reloading the configuration',
+      'SIGTERM received: stopping (demoting the service if active)',
+      'SIGHUP received while stopping: no configuration to reload; ignored',
+    ]);
+  });
+
+  it('a reload handler that throws is logged; the agent goes on running', async () => {
+    const s = running();
+    s.guard.setReloadHandler(() => {
+      throw new Error('cannot read /etc/hafc/x.yaml');
+    });
+    s.guard.signal('SIGHUP');
+    expect(s.logs[1]).toMatchObject({
+      msg: 'reload failed to start; the configuration in force stays',
+      error: 'cannot read /etc/hafc/x.yaml',
+    });
+    expect(s.events).toEqual([]);
+    expect(s.guard.getPhase()).toBe('running');
+  });
+
   it('SIGTERM: the clean stop, then done with 0 (no emergency, no process.exit)', async () => {
     const s = running();
     s.guard.signal('SIGTERM');

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
-import { Controller } from '../../../src/controller/controller.js';
+import { Controller, type ReloadParts } from '../../../src/controller/controller.js';
 import { Fencer } from '../../../src/fencing/fencer.js';
 import { HealthMonitor } from '../../../src/health/monitor.js';
 import { createLogger } from '../../../src/log.js';
@@ -37,12 +37,14 @@ class Ledger {
 
 class DummyService implements ServiceAgent {
   readonly kind = 'dummy';
-  readonly toStandbyTimeoutMs = TO_STANDBY;
+  toStandbyTimeoutMs = TO_STANDBY;
   role: ServiceRole = 'standby';
   healthy = true;
   /** toActive never settles (a hook stuck in the kernel). */
   hangToActive = false;
   failToActive = false;
+  /** toActive waits for this before it promotes (a slow hook the test ends by hand). */
+  gate: Promise<void> | null = null;
   readonly calls: { op: string; epoch: bigint; reason: string; at: number }[] = [];
 
   constructor(
@@ -67,6 +69,7 @@ class DummyService implements ServiceAgent {
   async toActive(ctx: HookContext): Promise<void> {
     this.note('toActive', ctx);
     if (this.hangToActive) return new Promise<void>(() => {});
+    if (this.gate) await this.gate;
     if (this.failToActive) throw new Error('to-active refused');
     this.setRole('active');
   }
@@ -84,10 +87,10 @@ class DummyService implements ServiceAgent {
   }
 }
 
-function configYaml(id: string): string {
+function configYaml(id: string, priority = 0): string {
   return [
     'cluster: ns1',
-    `node: { id: ${id}, host: 10.0.0.${id.length}, port: 80${id.charCodeAt(id.length - 1) % 10} }`,
+    `node: { id: ${id}, host: 10.0.0.${id.length}, port: 80${id.charCodeAt(id.length - 1) % 10}, priority: ${priority} }`,
     'zookeeper: { connect: "127.0.0.1:2181", sessionTimeoutMs: 4000, requestTimeoutMs: 1000, safetyMarginMs: 1000 }',
     'health: { intervalMs: 200, timeoutMs: 300, fall: 2, rise: 1, check: { tcp: "127.0.0.1:1" } }',
     'service: { agent: http, url: "http://127.0.0.1:1", requestTimeoutMs: 1000 }',
@@ -343,5 +346,99 @@ describe('Controller', () => {
     expect(tb).toContain('\nhafc_zookeeper_session_expirations_total 0\n');
     expect(tb).toMatch(/hafc_fencing_attempts_total\{method="graceful",result="ok"\} 1/);
     expect(tb).toContain('hafc_fencings_total{result="ok"} 1');
+  });
+});
+
+describe('Controller.reload', () => {
+  /** What cli/reload.ts would hand over: a new config and a new dummy for the same service. */
+  function partsFor(m: Mini, id: string, priority: number): { svc: DummyService; parts: ReloadParts } {
+    const config = parseConfig(configYaml(id, priority), `${id}.yaml`, { hostname: 'test' });
+    const svc = new DummyService(id, m.ledger, m.clock, m.services);
+    const logger = createLogger({ level: 'debug', write: (l) => m.logs.push(l), base: { node: id } });
+    const h = config.health;
+    return {
+      svc,
+      parts: {
+        config,
+        agent: svc,
+        fencer: new Fencer(config.fencing.methods, config.fencing.timeoutMs, svc, logger),
+        health: {
+          check: () => svc.check(),
+          intervalMs: h.intervalMs,
+          timeoutMs: h.timeoutMs,
+          fall: h.fall,
+          rise: h.rise,
+        },
+      },
+    };
+  }
+
+  const member = (m: Mini, id: string) =>
+    JSON.parse(String(m.server.get(paths.member(id))?.data)) as { priority: number };
+
+  it('waits for a to-active in flight, then swaps: same lock, same epoch, new priority, new agent for what follows', async () => {
+    const m = mini();
+    const a = m.add('a');
+    let release!: () => void;
+    a.svc.gate = new Promise<void>((r) => (release = r));
+    a.ctl.start();
+    await m.until('to-active in flight', () => a.svc.calls.some((c) => c.op === 'toActive'));
+    const lock = m.server.get(paths.lock)!.stat;
+    const { svc: next, parts } = partsFor(m, 'a', 7);
+    let reloaded = false;
+    const reload = a.ctl.reload(parts).then(() => (reloaded = true));
+    await m.advance(2000);
+    expect(reloaded, 'a reload waits while a to-active is in flight').toBe(false);
+    expect(m.logs.some((l) => l.includes('reload waits for the election step in flight'))).toBe(true);
+    release();
+    await m.until('reloaded', () => reloaded);
+    await reload;
+    // The activation ran to its end with the old agent; nothing else happened to the service.
+    expect(a.svc.role).toBe('active');
+    expect(a.ctl.role()).toBe('active');
+    expect(next.calls).toEqual([]);
+    expect(m.server.get(paths.lock)!.stat).toEqual(lock);
+    expect(a.ctl.elector.getEpoch()).toBe(lock.czxid);
+    await m.until('member record republished', () => member(m, 'a').priority === 7);
+    // From now on the new agent acts: its health check, its demotion.
+    next.role = 'active';
+    next.healthy = false;
+    await m.until('demoted through the new agent', () => next.role === 'standby');
+    expect(next.calls.at(-1)).toMatchObject({ op: 'toStandby', epoch: lock.czxid });
+    expect(a.svc.calls.filter((c) => c.op === 'toStandby')).toEqual([]);
+  });
+
+  it('refuses pieces that would change what the session was sized for; nothing changes', async () => {
+    const m = mini();
+    const a = m.add('a');
+    a.ctl.start();
+    await m.until('a active', () => a.svc.role === 'active');
+    const { svc, parts } = partsFor(m, 'a', 7);
+    svc.toStandbyTimeoutMs = TO_STANDBY + 1;
+    await expect(a.ctl.reload(parts)).rejects.toThrow(
+      "reload: the new service agent's to-standby timeout (1001 ms) or control port (undefined) differs " +
+        "from the running one's (1000 ms, undefined): a restart is needed",
+    );
+    await m.advance(1000);
+    expect(member(m, 'a').priority).toBe(0);
+    a.svc.healthy = false;
+    await m.until('demoted through the old agent', () => a.svc.role === 'standby');
+    expect(svc.calls).toEqual([]);
+  });
+
+  it('status counts reloads by outcome and keeps the last one', () => {
+    const m = mini();
+    const a = m.add('a');
+    expect(a.ctl.status()).toMatchObject({
+      reloads: { applied: 0, unchanged: 0, refused: 0 },
+      lastReload: null,
+    });
+    a.ctl.recordReload({ result: 'applied', changed: ['node.priority'] });
+    a.ctl.recordReload({ result: 'refused', changed: ['zookeeper.connect'], error: 'restart needed' });
+    expect(a.ctl.status()).toMatchObject({
+      reloads: { applied: 1, unchanged: 0, refused: 1 },
+      lastReload: { result: 'refused', changed: ['zookeeper.connect'], error: 'restart needed' },
+    });
+    expect(Date.parse(a.ctl.status().lastReload!.at)).not.toBeNaN();
   });
 });

@@ -554,3 +554,104 @@ describe('HealthMonitor survives whatever a check does', () => {
 function clockSleep(clock: FakeClock, ms: number, signal: AbortSignal): Promise<void> {
   return clock.sleep(ms, signal);
 }
+
+describe('HealthMonitor.reconfigure (a reload)', () => {
+  const settings = (check: HealthCheck, o: Partial<HealthMonitorOptions> = {}) => ({
+    check,
+    intervalMs: 1000,
+    timeoutMs: 500,
+    fall: 3,
+    rise: 2,
+    ...o,
+  });
+
+  it('keeps the state; the next check runs the new check one NEW interval after the last start', async () => {
+    const t = setup([], { rise: 1 });
+    await started(t);
+    expect(t.monitor.state).toBe('HEALTHY');
+    await t.clock.advance(100);
+    const next = scripted(t.clock, []);
+    t.monitor.reconfigure(settings(next.check, { intervalMs: 300, rise: 1 }));
+    // The wait in progress (until t=1000) is cut short: the next start is 0 + 300.
+    await t.clock.advance(199);
+    expect(next.calls).toHaveLength(0);
+    await t.clock.advance(1);
+    expect(next.calls.map((c) => c.at)).toEqual([300]);
+    await t.clock.advance(600);
+    expect(next.calls.map((c) => c.at)).toEqual([300, 600, 900]);
+    expect(t.calls).toHaveLength(1);
+    expect(t.monitor.state).toBe('HEALTHY');
+    expect(t.transitions()).toEqual(['INITIALIZING->HEALTHY']);
+  });
+
+  it('a longer interval takes effect for the wait in progress too', async () => {
+    const t = setup([], { rise: 1 });
+    await started(t);
+    await t.clock.advance(100);
+    t.monitor.reconfigure(settings(scripted(t.clock, []).check, { intervalMs: 5000 }));
+    await t.clock.advance(4899);
+    expect(t.calls).toHaveLength(1);
+    expect(t.monitor.state).toBe('HEALTHY');
+  });
+
+  it('new fall and rise meet the streaks counted so far at the next result', async () => {
+    const t = setup(['ok', 'fail'], { rise: 1, fall: 3 }, 'fail');
+    await started(t);
+    await t.clock.advance(1000);
+    expect(t.monitor.state).toBe('HEALTHY'); // one failure of three
+    const failing = scripted(t.clock, [], 'fail');
+    t.monitor.reconfigure(settings(failing.check, { fall: 2, rise: 1 }));
+    await t.clock.advance(1000);
+    expect(t.monitor.state).toBe('UNHEALTHY'); // the second failure: two of the new two
+  });
+
+  it('a check in flight finishes under its old timeout', async () => {
+    const t = setup(['hang'], { timeoutMs: 500 });
+    await started(t);
+    t.monitor.reconfigure(settings(scripted(t.clock, []).check, { timeoutMs: 900 }));
+    await t.clock.advance(500);
+    expect(t.monitor.lastResult?.kind).toBe('timeout');
+    expect(t.monitor.lastResult?.durationMs).toBe(500);
+  });
+
+  it('invalid settings throw a ConfigError naming the value and change nothing', async () => {
+    const t = setup([], { rise: 1 });
+    await started(t);
+    const other = scripted(t.clock, []);
+    expect(() => t.monitor.reconfigure(settings(other.check, { fall: 0 }))).toThrow(
+      'health.fall: must be a positive integer, got 0',
+    );
+    await t.clock.advance(1000);
+    expect(other.calls).toHaveLength(0);
+    expect(t.calls).toHaveLength(2);
+  });
+
+  it('a monitor stopped on MONITOR_FAILED checks again with a new check', async () => {
+    const t = setup([() => Promise.reject(new ConfigError('health.check: no check command'))]);
+    await started(t);
+    expect(t.monitor.state).toBe('MONITOR_FAILED');
+    await t.clock.advance(5000);
+    expect(t.calls).toHaveLength(1);
+    const fixed = scripted(t.clock, []);
+    t.monitor.reconfigure(settings(fixed.check, { rise: 1 }));
+    await t.clock.advance(0);
+    expect(fixed.calls).toHaveLength(1);
+    expect(t.monitor.state).toBe('HEALTHY');
+    await t.clock.advance(2000);
+    expect(fixed.calls).toHaveLength(3);
+    // And a second reconfigure of a running monitor starts no second loop.
+    t.monitor.reconfigure(settings(fixed.check, { rise: 1 }));
+    await t.clock.advance(1000);
+    expect(fixed.calls).toHaveLength(4);
+  });
+
+  it('after stop(), reconfigure starts nothing', async () => {
+    const t = setup([() => Promise.reject(new ConfigError('bad'))]);
+    await started(t);
+    await t.monitor.stop();
+    const fixed = scripted(t.clock, []);
+    t.monitor.reconfigure(settings(fixed.check));
+    await t.clock.advance(5000);
+    expect(fixed.calls).toHaveLength(0);
+  });
+});

@@ -8,7 +8,7 @@ function setup() {
   const live = new Liveness({
     clock,
     electorStaleMs: 10_000,
-    healthStaleMs: 3000,
+    healthStaleMs: () => 3000,
     sampleMs: 500,
     signals: {
       electorDecision: () => s.decision,
@@ -66,7 +66,7 @@ describe('Liveness (/healthz)', () => {
     expect(live.check().ok).toBe(true);
     s.health = 'MONITOR_FAILED';
     expect(live.check().problems).toEqual([
-      'the health monitor has stopped (MONITOR_FAILED); only a restart recovers it',
+      'the health monitor has stopped (MONITOR_FAILED); a restart or a reload with a working check recovers it',
     ]);
   });
 });

@@ -6,7 +6,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/clock.js';
 import { HafcError } from '../../../src/errors.js';
 import { BearerAuth } from '../../../src/http/auth.js';
-import type { ControlActions, PauseRequest, SwitchoverRequest } from '../../../src/http/control.js';
+import type {
+  ControlActions,
+  ControlCaller,
+  PauseRequest,
+  SwitchoverRequest,
+} from '../../../src/http/control.js';
 import { notAvailableActions } from '../../../src/http/control.js';
 import type { LivenessVerdict } from '../../../src/http/liveness.js';
 import { startHttpServer, type HttpLimits, type RunningHttpServer } from '../../../src/http/server.js';
@@ -38,13 +43,14 @@ describe('agent HTTP listener', () => {
   let server: RunningHttpServer;
   let view: Scripted;
   let calls: { name: string; req: SwitchoverRequest | PauseRequest }[];
+  let callers: ControlCaller[];
   let answer: () => Promise<{ status: number; message: string }>;
   let port: number;
 
   const actions: ControlActions = {
-    switchover: (req) => (calls.push({ name: 'switchover', req }), answer()),
-    pause: (req) => (calls.push({ name: 'pause', req }), answer()),
-    resume: (req) => (calls.push({ name: 'resume', req }), answer()),
+    switchover: (req, caller) => (calls.push({ name: 'switchover', req }), callers.push(caller), answer()),
+    pause: (req, caller) => (calls.push({ name: 'pause', req }), callers.push(caller), answer()),
+    resume: (req, caller) => (calls.push({ name: 'resume', req }), callers.push(caller), answer()),
   };
 
   async function start(token: string | null, a: ControlActions = actions): Promise<void> {
@@ -77,6 +83,7 @@ describe('agent HTTP listener', () => {
       status: { node: 'nn1', epoch: 12345678901234567890n },
     };
     calls = [];
+    callers = [];
     answer = () => Promise.resolve({ status: 202, message: 'switchover requested' });
     await start(TOKEN);
   });
@@ -224,6 +231,8 @@ describe('agent HTTP listener', () => {
       expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
       expect(JSON.parse(r.body)).toEqual({ ok: true, message: 'switchover requested' });
       expect(calls).toEqual([{ name: 'switchover', req: { to: 'nn2', reason: 'kernel upgrade' } }]);
+      // The caller's address, for the record the action writes.
+      expect(callers).toEqual([{ remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/) }]);
     });
 
     it('pause and resume take an optional reason; an empty body is no fields', async () => {

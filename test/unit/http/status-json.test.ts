@@ -21,6 +21,8 @@ const status: ControllerStatus = {
     backoffRemainingMs: 0,
     holdingServiceWithoutLock: false,
     fatal: null,
+    paused: { by: 'http:127.0.0.1:5555', at: '2024-01-01T00:00:01.000Z', reason: 'upgrade' },
+    switchover: null,
   },
   lastTransition: {
     to: 'active',
@@ -31,6 +33,8 @@ const status: ControllerStatus = {
     at: '2024-01-01T00:00:00.000Z',
   },
   lastFenceFailure: null,
+  reloads: { applied: 1, unchanged: 0, refused: 0 },
+  lastReload: { at: '2024-01-01T00:00:02.000Z', result: 'applied', changed: ['health.intervalMs'] },
 };
 
 describe('GET /status JSON', () => {
@@ -52,8 +56,12 @@ describe('GET /status JSON', () => {
       backoffRemainingMs: 0,
       holdingServiceWithoutLock: false,
       fatal: null,
+      paused: { by: 'http:127.0.0.1:5555', at: '2024-01-01T00:00:01.000Z', reason: 'upgrade' },
+      switchover: null,
       lastTransition: status.lastTransition,
       lastFenceFailure: null,
+      reloads: { applied: 1, unchanged: 0, refused: 0 },
+      lastReload: status.lastReload,
     });
   });
 
