@@ -19,6 +19,8 @@ export interface AgentConfigOptions {
   fencingMethods: string[];
   /** A digest credentials file for zookeeper.auth. */
   credentialsFile?: string;
+  /** control.tokenFile: the bearer token for the agent's mutating HTTP calls. */
+  tokenFile?: string;
   logLevel?: 'debug' | 'info';
   extraYaml?: string;
 }
@@ -43,7 +45,9 @@ export function agentConfigYaml(o: AgentConfigOptions): string {
     '  methods:',
     ...o.fencingMethods.map((m) => `    ${m}`),
     'election: { backoffMs: 1000, priorityGraceMs: 1000 }',
-    'control: { listen: "127.0.0.1:0" }',
+    o.tokenFile
+      ? `control: { listen: "127.0.0.1:0", tokenFile: ${JSON.stringify(o.tokenFile)} }`
+      : 'control: { listen: "127.0.0.1:0" }',
     `log: { level: ${o.logLevel ?? 'debug'}, format: json }`,
     o.extraYaml ?? '',
   ].join('\n');

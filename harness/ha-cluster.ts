@@ -43,6 +43,8 @@ export interface HaClusterOptions {
   connectFor?: (id: string) => string;
   /** Digest credentials "user:password": written to a file and set as zookeeper.auth. */
   zkAuth?: string;
+  /** A bearer token: written to a file and set as control.tokenFile. */
+  controlToken?: string;
   /** Extra top-level YAML appended to every config. */
   extraYaml?: (id: string) => string;
   /** How each agent process is started (stderr redirection, node options), per node id. */
@@ -107,9 +109,16 @@ export class HaCluster {
       sessionTimeoutMs: o.sessionTimeoutMs,
       policy: o.policy,
       credentialsFile: o.zkAuth ? this.credentialsFile() : undefined,
+      tokenFile: o.controlToken ? this.tokenFile() : undefined,
       fencingMethods: o.fencingMethods?.(id) ?? ['- graceful', `- shell: ${JSON.stringify(KILL_BY_PIDFILE)}`],
       extraYaml: o.extraYaml?.(id),
     });
+  }
+
+  private tokenFile(): string {
+    const f = path.join(this.dir, 'control.token');
+    if (!fs.existsSync(f)) fs.writeFileSync(f, `${this.opts.controlToken}\n`, { mode: 0o600 });
+    return f;
   }
 
   private credentialsFile(): string {

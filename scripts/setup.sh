@@ -19,6 +19,8 @@ declare -A NEED=(
   [python3]=/usr/bin/python3
   # The install test takes the patch off an installed copy to see the agent refuse it.
   [patch]=/usr/bin/patch
+  # The metrics tests: promtool checks /metrics and the alert rules; a real server scrapes agents.
+  [prometheus]=/usr/bin/promtool
 )
 
 missing=()
@@ -49,5 +51,6 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian's zookeeper package would start a system server under systemd; we never use it.
+# Debian's zookeeper and prometheus packages would start system servers under systemd; we never
+# use them (the tests start their own, on random ports).
 echo "setup: installed ${missing[*]}"

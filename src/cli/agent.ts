@@ -9,9 +9,14 @@ import { preflight } from '../config/preflight.js';
 import { Controller } from '../controller/controller.js';
 import { errorMessage, HafcError } from '../errors.js';
 import { HealthMonitor } from '../health/monitor.js';
+import type { ControlActions } from '../http/control.js';
+import { clusterActions } from '../ops/actions.js';
+import type { ElectionStore } from '../election/store.js';
+import { startHttp, type AgentHttp } from '../http/start.js';
 import { createLogger, stderrSink } from '../log.js';
 import { takeNotifyEnv } from '../systemd/notify-env.js';
 import { linkSystemd } from '../systemd/wire.js';
+import { PromMetrics } from '../metrics/prom.js';
 import { VERSION } from '../version.js';
 import { assertPatched } from '../zk/session.js';
 import { ExitCode } from './exit-codes.js';
@@ -42,6 +47,25 @@ export function guardLimits(cfg: HafcConfig, toStandbyTimeoutMs: number): GuardL
     stopTimeoutMs: toStandbyTimeoutMs + 1000 + 4 * request + 2000,
   };
 }
+
+/** POST /switchover, /pause, /resume: the CLI's operator actions, on this agent's session. */
+function httpActions(cfg: HafcConfig, store: () => ElectionStore | null): ControlActions {
+  const ops = (remote: string) =>
+    clusterActions({
+      cluster: cfg.cluster,
+      store,
+      by: `http:${remote} via ${cfg.node.id}`,
+      switchoverTimeoutMs: SWITCHOVER_REQUEST_MS,
+    });
+  return {
+    switchover: (req, caller) => ops(caller.remote).switchover(req),
+    pause: (req, caller) => ops(caller.remote).pause(req),
+    resume: (req, caller) => ops(caller.remote).resume(req),
+  };
+}
+
+/** How long a switchover asked for over HTTP stays valid (the CLI's --timeout default). */
+const SWITCHOVER_REQUEST_MS = 30_000;
 
 export async function runAgent(configFile: string): Promise<number> {
   // Before anything can spawn a hook: they must not inherit systemd's notification socket.
@@ -84,6 +108,7 @@ export async function runAgent(configFile: string): Promise<number> {
   let controller: Controller;
   let limits: GuardLimits;
   let systemd;
+  let http: AgentHttp;
   try {
     assertPatched();
     const parts = buildParts(cfg, logger, clock, () => controller?.role() ?? 'init');
@@ -95,6 +120,12 @@ export async function runAgent(configFile: string): Promise<number> {
       clock,
       logger: logger.child({ component: 'health' }),
     });
+    const metrics = new PromMetrics({
+      version: VERSION,
+      cluster: cfg.cluster,
+      node: cfg.node.id,
+      fencingMethods: cfg.fencing.methods.map((m) => m.kind),
+    });
     controller = new Controller({
       config: cfg,
       agent,
@@ -104,6 +135,18 @@ export async function runAgent(configFile: string): Promise<number> {
       agentVersion: VERSION,
       // The elector cannot go on (a duplicate node id): stop cleanly, exit 2 (a configuration error).
       onFatal: (reason) => guard.stopWith(ExitCode.USAGE, reason),
+      clock,
+      logger,
+      metrics,
+    });
+    // Before the controller competes; failing to bind is a configuration error (exit 2).
+    http = await startHttp({
+      config: cfg,
+      controller,
+      metrics,
+      actions: httpActions(cfg, () => controller.clusterStore()),
+      droppedLogLines: () => logger.droppedLines(),
+      version: VERSION,
       clock,
       logger,
     });
@@ -132,5 +175,6 @@ export async function runAgent(configFile: string): Promise<number> {
   systemd.start();
   const code = await guard.done;
   systemd.close();
+  await http.close();
   return code;
 }

@@ -5,7 +5,7 @@
 import type { HafcConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
 import type { ElectionConnection } from '../election/store.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, type CountingLogger, type Logger } from '../log.js';
 import { clusterAcl, readDigestCredentials } from '../zk/acl.js';
 import { ZkElectionConnection } from '../zk/election-store.js';
 import { clusterPaths } from '../zk/paths.js';
@@ -13,7 +13,7 @@ import { discoverRelayAllowanceMs, openSession } from '../zk/session.js';
 import { runtimeDir, SessionFile } from '../zk/session-file.js';
 import type { Acl, ZkSession } from '../zk/types.js';
 
-export function loggerFor(cfg: HafcConfig, level?: HafcConfig['log']['level']): Logger {
+export function loggerFor(cfg: HafcConfig, level?: HafcConfig['log']['level']): CountingLogger {
   return createLogger({
     level: level ?? cfg.log.level,
     format: cfg.log.format,

@@ -209,7 +209,7 @@ const CONTROL = section(
     listen: string({
       rule: hostPort(0),
       default: DEFAULT_CONTROL_LISTEN,
-      doc: "Address of the agent's HTTP listener (not implemented yet: nothing listens here today); port 0 takes any free port.",
+      doc: "Address of the agent's HTTP listener (/metrics, /healthz, /status, /active, /standby, control calls: docs/http.md); loopback by default; port 0 takes any free port (the bound address is logged). An address that cannot be bound stops the agent at start (exit 2).",
     }),
     tokenFile: string({
       rule: ABSOLUTE_PATH,

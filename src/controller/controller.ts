@@ -133,11 +133,12 @@ export class Controller {
   private cfg: HafcConfig;
   private agent: ServiceAgent;
   private fencer: Fencer;
-  private readonly stepDeadlineMs: number;
   private readonly reloads: ControllerStatus['reloads'] = { applied: 0, unchanged: 0, refused: 0 };
   private lastReload: ReloadRecord | null = null;
   private readonly log: Logger;
   private readonly metrics: Metrics;
+  /** The longest one election step may take (the elector's net under bugs; liveness judges by it). */
+  readonly stepDeadlineMs: number;
   private lastTransition: TransitionRecord | null = null;
   private lastFenceFailure: ControllerStatus['lastFenceFailure'] = null;
   private lastReconcile = -Infinity;
@@ -161,7 +162,7 @@ export class Controller {
     this.elector = new Elector({
       cluster: c.cluster,
       node: { ...c.node, control: c.control.listen, controlPort: deps.agent.controlPort },
-      connect: deps.connect,
+      connect: (signal) => this.connect(signal),
       policy: POLICIES[c.zookeeper.onConnectionLoss],
       safetyMarginMs: c.zookeeper.safetyMarginMs,
       toStandbyTimeoutMs: deps.agent.toStandbyTimeoutMs,
@@ -188,7 +189,7 @@ export class Controller {
           });
         },
         onActivationFailed: (reason) => this.log.error('not promoted', { reason }),
-        onPausedChange: (p) => this.metrics.paused?.(p !== null),
+        onPausedChange: (p) => this.metrics.paused(p !== null),
         onFatal: (reason) => deps.onFatal?.(reason),
       },
     });
@@ -209,6 +210,7 @@ export class Controller {
       void this.maybeReconcile();
     });
     this.metrics.role('init');
+    this.metrics.health(h.state);
     this.elector.start();
     h.start();
   }
@@ -229,6 +231,16 @@ export class Controller {
     return roleOf(this.elector.getState());
   }
 
+  /** The health check timing in force (a reload may change it): liveness judges the monitor by it. */
+  healthTiming(): { intervalMs: number; timeoutMs: number } {
+    return { intervalMs: this.cfg.health.intervalMs, timeoutMs: this.cfg.health.timeoutMs };
+  }
+
+  /** Clock.now() of the health monitor's last result, null before the first (liveness). */
+  lastHealthResultAt(): number | null {
+    return this.deps.health.lastResult?.at ?? null;
+  }
+
   status(): ControllerStatus {
     const health = this.deps.health.state;
     return {
@@ -243,6 +255,20 @@ export class Controller {
       reloads: { ...this.reloads },
       lastReload: this.lastReload,
     };
+  }
+
+  /**
+   * Every session the elector uses comes through here, so a lost one is counted here (the elector
+   * itself reports no session events). A session lost before we could listen counts too.
+   */
+  private async connect(signal: AbortSignal): Promise<ElectionConnection> {
+    const conn = await this.deps.connect(signal);
+    if (conn.state === 'lost') this.metrics.sessionExpired();
+    else
+      conn.onState((next) => {
+        if (next === 'lost') this.metrics.sessionExpired();
+      });
+    return conn;
   }
 
   /** Counts a reload's outcome for status(). */
@@ -417,6 +443,7 @@ export class Controller {
     );
     for (const a of outcome.attempts)
       this.metrics.fencingAttempt(a.method, a.ok ? 'ok' : 'failed', a.durationMs);
+    this.metrics.fencing(outcome.ok ? 'ok' : 'failed');
     if (!outcome.ok) {
       this.lastFenceFailure = {
         target: target.id,

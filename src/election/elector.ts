@@ -181,8 +181,8 @@ export class Elector {
 
   /**
    * True while this node may act as active: it holds the lock and, under `demote`, the lease.
-   * (What a load-balancer probe would have to answer: routing here must stop the moment it is
-   * false. The agent's HTTP endpoint for it is not built yet.)
+   * (What the agent's `GET /active` answers a load-balancer probe: routing here must stop the
+   * moment it is false.)
    */
   mayBeActive(): boolean {
     return this.state === 'ACTIVE' && !this.lease.expired && this.lease.remaining(this.conn) > 0;

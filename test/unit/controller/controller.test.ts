@@ -11,6 +11,8 @@ import { Controller, type ReloadParts } from '../../../src/controller/controller
 import { Fencer } from '../../../src/fencing/fencer.js';
 import { HealthMonitor } from '../../../src/health/monitor.js';
 import { createLogger } from '../../../src/log.js';
+import type { Metrics } from '../../../src/metrics/metrics.js';
+import { PromMetrics } from '../../../src/metrics/prom.js';
 import type { FenceTarget, HookContext, ServiceAgent, ServiceRole } from '../../../src/service/agent.js';
 import { clusterPaths } from '../../../src/zk/paths.js';
 import { FakeClock } from '../../support/fake-clock.js';
@@ -110,7 +112,7 @@ class Mini {
   readonly unreachable = new Set<string>();
   readonly conns = new Map<string, FakeConnection[]>();
 
-  add(id: string): { svc: DummyService; ctl: Controller } {
+  add(id: string, metrics?: Metrics): { svc: DummyService; ctl: Controller } {
     const cfg = parseConfig(configYaml(id), `${id}.yaml`, { hostname: 'test' });
     const svc = new DummyService(id, this.ledger, this.clock, this.services);
     const logger = createLogger({ level: 'debug', write: (l) => this.logs.push(l), base: { node: id } });
@@ -138,6 +140,7 @@ class Mini {
       clock: this.clock,
       logger,
       onFatal: (r) => this.fatal.push(r),
+      metrics,
     });
     this.services.set(id, svc);
     this.controllers.set(id, ctl);
@@ -306,6 +309,43 @@ describe('Controller', () => {
     expect(b.ctl.status().lastFenceFailure!.attempts[0]).toMatchObject({ method: 'graceful' });
     expect(b.ctl.status().lastFenceFailure!.attempts[0]!.error).toContain('no service a to fence');
     expect(b.svc.role).toBe('standby');
+  });
+
+  it('reports to its metrics: role, lock, epoch, health checks, transitions, fencing, lost sessions', async () => {
+    const m = mini();
+    const prom = (id: string) =>
+      new PromMetrics({ version: 't', cluster: 'ns1', node: id, processMetrics: false });
+    const ma = prom('a');
+    const mb = prom('b');
+    const a = m.add('a', ma);
+    a.ctl.start();
+    await m.until('a active', () => a.svc.role === 'active');
+    const b = m.add('b', mb);
+    b.ctl.start();
+    await m.until('b standby', () => b.ctl.role() === 'standby');
+    let ta = await ma.text();
+    expect(ta).toContain('hafc_role{role="active"} 1');
+    expect(ta).toContain('\nhafc_lock_acquisitions_total 1\n');
+    expect(ta).toContain(`\nhafc_epoch ${a.ctl.elector.getEpoch()!}\n`);
+    expect(ta).toContain('hafc_health_state{state="healthy"} 1');
+    expect(ta).toMatch(/hafc_health_checks_total\{result="ok"\} [1-9]/);
+    expect(ta).toContain('hafc_transitions_total{to="active",result="ok"} 1');
+    expect(await mb.text()).toContain('hafc_role{role="standby"} 1');
+
+    // a's session expires on the server: counted once; b fences a (graceful) and takes over.
+    const sA = m.conns.get('a')!.at(-1)!;
+    m.server.expire(sA);
+    await m.until('b active', () => b.svc.role === 'active');
+    ta = await ma.text();
+    expect(ta).toContain('\nhafc_zookeeper_session_expirations_total 1\n');
+    // Demoted on the lost session (and told to stand by again once it sees b's lock).
+    expect(ta).toMatch(/hafc_transitions_total\{to="standby",result="ok"\} [1-9]/);
+    expect(ta).toContain('hafc_role{role="standby"} 1');
+    const tb = await mb.text();
+    expect(tb).toContain('hafc_role{role="active"} 1');
+    expect(tb).toContain('\nhafc_zookeeper_session_expirations_total 0\n');
+    expect(tb).toMatch(/hafc_fencing_attempts_total\{method="graceful",result="ok"\} 1/);
+    expect(tb).toContain('hafc_fencings_total{result="ok"} 1');
   });
 });
 
