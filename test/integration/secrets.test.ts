@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from '../support/http-client.js';
 import { HaCluster } from '../../harness/ha-cluster.js';
 import { SharedResource } from '../../harness/shared-resource.js';
 import { ZkEnsemble } from '../../harness/zk-ensemble.js';
@@ -46,6 +47,20 @@ describe('secrets in the config files', () => {
     try {
       const agent = c.node('nn1').agent!;
       await agent.waitForRole('active');
+      // Nor in what its HTTP listener serves (/status, /metrics) or answers a control call.
+      const l = await agent.waitForLog('its HTTP address', (x) =>
+        String(x.msg).startsWith('HTTP listening on'),
+      );
+      const port = Number(/:(\d+)$/.exec(String(l.address))![1]);
+      const served = [
+        (await request(port, '/status')).body,
+        (await request(port, '/metrics')).body,
+        (await request(port, '/pause', { method: 'POST', headers: { authorization: `Bearer ${token}` } }))
+          .body,
+      ].join('\n');
+      expect(served).toContain('"paused"');
+      expect(served).not.toContain(password);
+      expect(served).not.toContain(token);
       expect(await agent.stop()).toBe(0);
       const out = agent.rawOutput();
       // It did run with both, at debug level: the log is not empty of what surrounds them.
