@@ -172,6 +172,20 @@ export async function runHadoopTool(opts: {
   return { code: result.code, output };
 }
 
+/** Whether every thread of `pid` is in state T (stopped) or t (traced). */
+function allThreadsStopped(pid: number): boolean {
+  const tasks = fs.readdirSync(`/proc/${pid}/task`);
+  return tasks.every((tid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state === 'T' || state === 't';
+    } catch {
+      return true; // the thread ended
+    }
+  });
+}
+
 function lastLines(text: string, lines = 30): string {
   return text.split('\n').slice(-lines).join('\n');
 }
@@ -305,12 +319,20 @@ export class NameNodeProc {
     this.frozen = false;
   }
 
-  /** SIGSTOP: the kernel still accepts connections for it, but nothing answers. */
-  freeze(): void {
+  /**
+   * SIGSTOP: the kernel still accepts connections for it, but nothing answers. Resolves once every
+   * thread is stopped: kill() returns before a thread busy on another core has stopped, and such a
+   * thread can still answer a call.
+   */
+  async freeze(): Promise<void> {
     const pid = this.pid();
     if (pid === undefined) throw new Error(`${this.id} is not running; cannot freeze it`);
     process.kill(pid, 'SIGSTOP');
     this.frozen = true;
+    await waitFor(`every thread of ${this.id} (pid ${pid}) to be stopped`, () => allThreadsStopped(pid), {
+      timeoutMs: 5000,
+      intervalMs: 5,
+    });
   }
 
   thaw(): void {

@@ -124,7 +124,7 @@ describe.runIf(enabled)('Hadoop IPC against a real NameNode pair', () => {
   it('a SIGSTOPped NameNode: the call times out with a clear error; after SIGCONT the client reconnects', async () => {
     const c = clientFor(pair.nn2, { callTimeoutMs: 1500 });
     await c.getServiceStatus();
-    pair.nn2.freeze();
+    await pair.nn2.freeze();
     try {
       const t0 = Date.now();
       const err = await c.getServiceStatus().catch((e: unknown) => e);
@@ -169,7 +169,7 @@ describe.runIf(enabled)('Hadoop IPC against a real NameNode pair', () => {
   it('an abort signal ends a call to a frozen NameNode at once, naming the abort', async () => {
     const c = clientFor(pair.nn1, { callTimeoutMs: 10_000 });
     await c.getServiceStatus();
-    pair.nn1.freeze();
+    await pair.nn1.freeze();
     try {
       const ac = new AbortController();
       const p = c.getServiceStatus({ signal: ac.signal }).catch((e: unknown) => e);
