@@ -8,7 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hadoopAvailable, HadoopHaPair, runHadoopTool, type NameNodeProc } from '../../harness/hadoop.js';
 import { waitFor } from '../../harness/wait.js';
+import { HdfsNameNodeAgent } from '../../agents/hdfs-namenode.js';
 import { HaServiceClient } from '../../src/hadoop/ha-service.js';
+import { silentLogger } from '../../src/log.js';
 import { IpcRemoteError, IpcTransportError } from '../../src/hadoop/ipc/errors.js';
 
 const enabled = hadoopAvailable() || process.env.CI === 'true';
@@ -184,5 +186,41 @@ describe.runIf(enabled)('Hadoop IPC against a real NameNode pair', () => {
     }
     // The aborted call's late answer is dropped; the connection keeps serving.
     expect(await c.getServiceStatus()).toMatchObject({ state: 'standby' });
+  });
+
+  it('the hdfs-namenode agent: healthy check with /isActive agreeing, toActive, graceful fence by the peer', async () => {
+    const agentFor = (nn: NameNodeProc): HdfsNameNodeAgent =>
+      new HdfsNameNodeAgent(
+        {
+          agent: 'hdfs-namenode',
+          rpcAddress: nn.rpcAddress,
+          user: 'hafc',
+          requestTimeoutMs: 5000,
+          httpUrl: `http://127.0.0.1:${nn.httpPort}`,
+        },
+        silentLogger,
+      );
+    const a1 = agentFor(pair.nn1);
+    const a2 = agentFor(pair.nn2);
+    const ctx = { cluster: 'hdfs', nodeId: 'nn1', role: 'standby', epoch: 1n, reason: 'test' };
+    const signal = new AbortController().signal;
+    try {
+      await a1.check(ctx, signal);
+      await a1.toActive({ ...ctx, role: 'active' }, signal);
+      expect(await a1.state(ctx, signal)).toBe('active');
+      // /isActive now answers 200 for nn1 and 405 for nn2; both checks pass only if each agrees.
+      await a1.check(ctx, signal);
+      await a2.check(ctx, signal);
+      await a2.fenceGraceful(
+        { id: 'nn1', host: '127.0.0.1', port: pair.nn1.rpcPort, address: pair.nn1.rpcAddress, epoch: 1n },
+        { ...ctx, nodeId: 'nn2', epoch: 2n },
+        signal,
+      );
+      expect(await a1.state(ctx, signal)).toBe('standby');
+      expect(await haadminState('nn1')).toBe('standby');
+    } finally {
+      a1.close();
+      a2.close();
+    }
   });
 });
