@@ -3,6 +3,8 @@
 # Idempotent and quick when everything is present. Debian/Ubuntu (apt) only.
 set -euo pipefail
 
+bash "$(dirname "$0")/setup-hadoop.sh"
+
 # package -> a file whose presence proves it is installed
 declare -A NEED=(
   [zookeeper]=/usr/share/java/zookeeper.jar

@@ -1,0 +1,485 @@
+/**
+ * Real Hadoop daemons for integration tests: an HDFS NameNode HA pair (nn1, nn2) sharing an edits
+ * directory on the local disk, from the jars scripts/setup-hadoop.sh caches. Each NameNode gets
+ * its own conf dir (dfs.ha.namenode.id set in it: both listen on 127.0.0.1, so Hadoop cannot
+ * tell them apart by address), random free ports, and `dfs.ha.automatic-failover.enabled=true`,
+ * which is what makes a NameNode accept transitions only with request source REQUEST_BY_ZKFC (a
+ * user's must be forced).
+ *
+ * What it took on Java 17 (Hadoop 3.4.1 from Maven): no --add-opens flags for the NameNode; the
+ * jar set resolved under Hadoop's own dependency management (else jackson-core is too old and
+ * the NameNode dies in SlowPeerTracker); reload4j added by hand (else it logs nothing); and empty
+ * webapps/<name> directories on the classpath (HttpServer2 refuses to start without them).
+ *
+ * Process hygiene is the zk-ensemble's: every JVM goes into the shared registry (the global
+ * teardown fails a run that leaks one), is killed on this process's exit, and has a watchdog that
+ * kills it if this process dies by SIGKILL.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { registryDir, unregister } from './zk-ensemble.js';
+import { startWatchdog } from './watchdog.js';
+import { waitFor } from './wait.js';
+
+export const HADOOP_VERSION = process.env.HAFC_HADOOP_VERSION ?? '3.4.1';
+const JAVA = process.env.HAFC_TEST_JAVA ?? 'java';
+const KEEP_DIRS = process.env.HAFC_KEEP_HADOOP_DIRS === '1';
+/** Must match LAYOUT in scripts/setup-hadoop.sh. */
+const CACHE_LAYOUT = 2;
+
+/** Where setup-hadoop.sh put the jars. */
+export function hadoopHome(): string {
+  return (
+    process.env.HAFC_HADOOP_HOME ?? path.join(os.homedir(), '.cache', 'hafc', `hadoop-${HADOOP_VERSION}`)
+  );
+}
+
+/** Whether the cached jars are complete; integration tests are gated on it. */
+export function hadoopAvailable(): boolean {
+  return fs.existsSync(path.join(hadoopHome(), `.complete-${CACHE_LAYOUT}`));
+}
+
+function classpath(confDir: string): string {
+  const home = hadoopHome();
+  return [confDir, path.join(home, 'classpath'), path.join(home, 'lib', '*')].join(':');
+}
+
+function jvmArgs(dir: string, confDir: string): string[] {
+  return [
+    // Small and quick to start: two of these share a 2-core machine with ZooKeeper and the tests.
+    '-Xmx256m',
+    '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
+    '-Djava.net.preferIPv4Stack=true',
+    `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`,
+    `-Dhadoop.log.dir=${path.join(dir, 'logs')}`,
+    '-cp',
+    classpath(confDir),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+const liveChildren = new Map<number, ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const pid of liveChildren.keys()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
+
+/** Same entry format as zk-ensemble's registry, so the global setup/teardown sees our JVMs. */
+function register(pid: number, marker: string, cmd: string): void {
+  fs.mkdirSync(registryDir(), { recursive: true });
+  fs.writeFileSync(
+    path.join(registryDir(), String(pid)),
+    JSON.stringify({
+      pid,
+      ownerPid: process.pid,
+      runId: process.env.HAFC_TEST_RUN_ID,
+      marker,
+      cmd,
+      startedAt: new Date().toISOString(),
+    }),
+  );
+}
+
+interface Spawned {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function spawnJava(
+  dir: string,
+  confDir: string,
+  mainClass: string,
+  args: string[],
+  logFile: string,
+): Spawned {
+  installExitHook();
+  const out = fs.openSync(logFile, 'a');
+  const argv = [...jvmArgs(dir, confDir), mainClass, ...args];
+  const child = spawn(JAVA, argv, {
+    stdio: ['pipe', out, out],
+    env: {
+      ...process.env,
+      HADOOP_CONF_DIR: confDir,
+      HADOOP_USER_NAME: process.env.HADOOP_USER_NAME ?? 'hafc',
+    },
+  });
+  fs.closeSync(out);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${JAVA} ${mainClass}: no pid`);
+  liveChildren.set(pid, child);
+  // The conf dir path is unique to this pair and node: a recycled pid never matches it.
+  register(pid, confDir, `${mainClass} ${args.join(' ')}`);
+  const wd = startWatchdog(pid, confDir, `hadoop-${path.basename(confDir)}`);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      liveChildren.delete(pid);
+      unregister(pid);
+      wd?.stdin?.end();
+      resolve({ code, signal });
+    });
+  });
+  child.on('error', () => {});
+  return { child, exited };
+}
+
+/** Runs a Hadoop main class to completion (format, bootstrapStandby, haadmin, a shell). */
+export async function runHadoopTool(opts: {
+  dir: string;
+  confDir: string;
+  mainClass: string;
+  args: string[];
+  input?: string;
+  timeoutMs?: number;
+}): Promise<{ code: number | null; output: string }> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const logFile = path.join(
+    opts.dir,
+    'logs',
+    `tool-${Date.now()}-${Math.random().toString(36).slice(2)}.log`,
+  );
+  const { child, exited } = spawnJava(opts.dir, opts.confDir, opts.mainClass, opts.args, logFile);
+  child.stdin?.on('error', () => {});
+  child.stdin?.end(opts.input ?? '');
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+  const result = await Promise.race([exited, deadline]);
+  clearTimeout(timer);
+  const output = fs.readFileSync(logFile, 'utf8');
+  if (result === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+    throw new Error(
+      `${opts.mainClass} ${opts.args.join(' ')} did not finish within ${timeoutMs} ms; output:\n${lastLines(output)}`,
+    );
+  }
+  return { code: result.code, output };
+}
+
+/** Whether every thread of `pid` is in state T (stopped) or t (traced). */
+function allThreadsStopped(pid: number): boolean {
+  const tasks = fs.readdirSync(`/proc/${pid}/task`);
+  return tasks.every((tid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state === 'T' || state === 't';
+    } catch {
+      return true; // the thread ended
+    }
+  });
+}
+
+function lastLines(text: string, lines = 30): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const srv = net.createServer();
+      servers.push(srv);
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => resolve());
+      });
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+function xmlConf(props: Record<string, string>): string {
+  const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const body = Object.entries(props)
+    .map(([k, v]) => `  <property><name>${esc(k)}</name><value>${esc(v)}</value></property>`)
+    .join('\n');
+  return `<?xml version="1.0"?>\n<configuration>\n${body}\n</configuration>\n`;
+}
+
+const LOG4J = `log4j.rootLogger=INFO,console
+log4j.appender.console=org.apache.log4j.ConsoleAppender
+log4j.appender.console.target=System.err
+log4j.appender.console.layout=org.apache.log4j.PatternLayout
+log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n
+`;
+
+export type NameNodeId = 'nn1' | 'nn2';
+
+export interface HadoopPairOptions {
+  /** The nameservice id. @default 'ns1' */
+  nameservice?: string;
+  /** dfs.ha.automatic-failover.enabled. @default true */
+  automaticFailover?: boolean;
+  /** Extra hdfs-site.xml properties for both NameNodes. */
+  hdfsSite?: Record<string, string>;
+  /** Deadline for each daemon start and each setup tool. @default 90000 */
+  startTimeoutMs?: number;
+}
+
+export class NameNodeProc {
+  private proc: Spawned | undefined;
+  private frozen = false;
+
+  /** @internal built by HadoopHaPair. */
+  constructor(
+    readonly id: NameNodeId,
+    readonly rpcPort: number,
+    readonly httpPort: number,
+    readonly confDir: string,
+    readonly logFile: string,
+    private readonly pairDir: string,
+    private readonly startTimeoutMs: number,
+  ) {}
+
+  get rpcAddress(): string {
+    return `127.0.0.1:${this.rpcPort}`;
+  }
+
+  pid(): number | undefined {
+    return this.isRunning() ? this.proc?.child.pid : undefined;
+  }
+
+  isRunning(): boolean {
+    const c = this.proc?.child;
+    return c !== undefined && c.exitCode === null && c.signalCode === null;
+  }
+
+  logTail(lines = 30): string {
+    try {
+      return lastLines(fs.readFileSync(this.logFile, 'utf8'), lines);
+    } catch (err) {
+      return `(no log: ${String(err)})`;
+    }
+  }
+
+  /** Starts the daemon and waits until its RPC server takes HA calls (it starts as standby). */
+  async start(): Promise<void> {
+    if (this.isRunning()) throw new Error(`${this.id} is already running (pid ${this.pid()})`);
+    const startedAt = fs.existsSync(this.logFile) ? fs.statSync(this.logFile).size : 0;
+    this.proc = spawnJava(
+      this.pairDir,
+      this.confDir,
+      'org.apache.hadoop.hdfs.server.namenode.NameNode',
+      [],
+      this.logFile,
+    );
+    this.frozen = false;
+    const proc = this.proc;
+    await waitFor(
+      `${this.id} (NameNode, rpc ${this.rpcAddress}) to enter standby state`,
+      () => {
+        if (!this.isRunning() || proc !== this.proc) {
+          throw new Error(`${this.id} exited during start; log:\n${this.logTail()}`);
+        }
+        const log = fs.readFileSync(this.logFile, 'utf8').slice(startedAt);
+        return log.includes('Starting services required for standby state');
+      },
+      { timeoutMs: this.startTimeoutMs, intervalMs: 100 },
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${this.id} log:\n${this.logTail()}`);
+    });
+  }
+
+  /** Sends `signal` and, for a killing signal, waits for the exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.proc;
+    if (!proc || !this.isRunning()) return;
+    if (this.frozen) proc.child.kill('SIGCONT');
+    proc.child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const t = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 15_000)));
+    const r = await Promise.race([proc.exited, t]);
+    clearTimeout(timer);
+    if (r === 'timeout') {
+      proc.child.kill('SIGKILL');
+      await proc.exited;
+    }
+    this.frozen = false;
+  }
+
+  /**
+   * SIGSTOP: the kernel still accepts connections for it, but nothing answers. Resolves once every
+   * thread is stopped: kill() returns before a thread busy on another core has stopped, and such a
+   * thread can still answer a call.
+   */
+  async freeze(): Promise<void> {
+    const pid = this.pid();
+    if (pid === undefined) throw new Error(`${this.id} is not running; cannot freeze it`);
+    process.kill(pid, 'SIGSTOP');
+    this.frozen = true;
+    await waitFor(`every thread of ${this.id} (pid ${pid}) to be stopped`, () => allThreadsStopped(pid), {
+      timeoutMs: 5000,
+      intervalMs: 5,
+    });
+  }
+
+  thaw(): void {
+    const pid = this.pid();
+    if (pid === undefined || !this.frozen) return;
+    process.kill(pid, 'SIGCONT');
+    this.frozen = false;
+  }
+}
+
+/** An HDFS HA pair: nn1 formatted, nn2 bootstrapped from it, both running as standby. */
+export class HadoopHaPair {
+  readonly nameservice: string;
+  /** A conf dir for clients and tools (no dfs.ha.namenode.id), e.g. haadmin. */
+  readonly clientConfDir: string;
+
+  private constructor(
+    readonly dir: string,
+    readonly nn1: NameNodeProc,
+    readonly nn2: NameNodeProc,
+    nameservice: string,
+    private readonly startTimeoutMs: number,
+  ) {
+    this.nameservice = nameservice;
+    this.clientConfDir = path.join(dir, 'conf-client');
+  }
+
+  get nameNodes(): NameNodeProc[] {
+    return [this.nn1, this.nn2];
+  }
+
+  static async start(opts: HadoopPairOptions = {}): Promise<HadoopHaPair> {
+    if (!hadoopAvailable()) {
+      throw new Error(`Hadoop jars not found in ${hadoopHome()}; run scripts/setup-hadoop.sh`);
+    }
+    const ns = opts.nameservice ?? 'ns1';
+    const startTimeoutMs = opts.startTimeoutMs ?? 90_000;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `hafc-hadoop-${process.pid}-`));
+    fs.mkdirSync(path.join(dir, 'logs'));
+    fs.writeFileSync(path.join(dir, 'log4j.properties'), LOG4J);
+    const [rpc1, rpc2, http1, http2] = (await freePorts(4)) as [number, number, number, number];
+    const shared = path.join(dir, 'shared-edits');
+    fs.mkdirSync(shared);
+    const site = (id: NameNodeId | undefined): Record<string, string> => ({
+      'dfs.nameservices': ns,
+      [`dfs.ha.namenodes.${ns}`]: 'nn1,nn2',
+      ...(id ? { 'dfs.ha.namenode.id': id } : {}),
+      [`dfs.namenode.rpc-address.${ns}.nn1`]: `127.0.0.1:${rpc1}`,
+      [`dfs.namenode.rpc-address.${ns}.nn2`]: `127.0.0.1:${rpc2}`,
+      [`dfs.namenode.http-address.${ns}.nn1`]: `127.0.0.1:${http1}`,
+      [`dfs.namenode.http-address.${ns}.nn2`]: `127.0.0.1:${http2}`,
+      [`dfs.client.failover.proxy.provider.${ns}`]:
+        'org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider',
+      'dfs.namenode.name.dir': `file://${path.join(dir, `name-${id ?? 'client'}`)}`,
+      'dfs.namenode.shared.edits.dir': `file://${shared}`,
+      'dfs.ha.automatic-failover.enabled': String(opts.automaticFailover ?? true),
+      'dfs.ha.fencing.methods': 'shell(/bin/true)',
+      // No DataNodes and no blocks: leave safe mode at once instead of after 30 s.
+      'dfs.namenode.safemode.extension': '0',
+      'dfs.permissions.enabled': 'false',
+      // The standby tails the shared edits every 2 min by default; a failover test wants it now.
+      'dfs.ha.tail-edits.period': '1s',
+      ...opts.hdfsSite,
+    });
+    const writeConf = (name: string, id: NameNodeId | undefined): string => {
+      const confDir = path.join(dir, name);
+      fs.mkdirSync(confDir);
+      fs.writeFileSync(
+        path.join(confDir, 'core-site.xml'),
+        xmlConf({
+          'fs.defaultFS': `hdfs://${ns}`,
+          'hadoop.tmp.dir': path.join(dir, `tmp-${id ?? 'client'}`),
+          // A client retrying a dead NameNode for minutes would hide what a test measures.
+          'ipc.client.connect.max.retries': '1',
+          'ipc.client.connect.retry.interval': '200',
+        }),
+      );
+      fs.writeFileSync(path.join(confDir, 'hdfs-site.xml'), xmlConf(site(id)));
+      return confDir;
+    };
+    writeConf('conf-client', undefined);
+    const make = (id: NameNodeId, rpc: number, http: number): NameNodeProc =>
+      new NameNodeProc(
+        id,
+        rpc,
+        http,
+        writeConf(`conf-${id}`, id),
+        path.join(dir, 'logs', `${id}.log`),
+        dir,
+        startTimeoutMs,
+      );
+    const pair = new HadoopHaPair(
+      dir,
+      make('nn1', rpc1, http1),
+      make('nn2', rpc2, http2),
+      ns,
+      startTimeoutMs,
+    );
+    try {
+      await pair.tool(pair.nn1.confDir, 'org.apache.hadoop.hdfs.server.namenode.NameNode', [
+        '-format',
+        '-nonInteractive',
+        '-force',
+      ]);
+      await pair.nn1.start();
+      // Copies nn1's image over nn1's HTTP server, so nn1 must be up first.
+      await pair.tool(pair.nn2.confDir, 'org.apache.hadoop.hdfs.server.namenode.NameNode', [
+        '-bootstrapStandby',
+        '-nonInteractive',
+        '-force',
+      ]);
+      await pair.nn2.start();
+      return pair;
+    } catch (err) {
+      await pair.stop();
+      throw err;
+    }
+  }
+
+  /** Runs a setup tool and fails with its output when it exits non-zero. */
+  private async tool(confDir: string, mainClass: string, args: string[]): Promise<void> {
+    const r = await runHadoopTool({
+      dir: this.dir,
+      confDir,
+      mainClass,
+      args,
+      timeoutMs: this.startTimeoutMs,
+    });
+    if (r.code !== 0) {
+      throw new Error(`${mainClass} ${args.join(' ')} exited ${r.code}; output:\n${lastLines(r.output)}`);
+    }
+  }
+
+  /** `hdfs haadmin ARGS` with the real Hadoop client (a JVM per call: for tests only). */
+  haadmin(args: string[], input?: string): Promise<{ code: number | null; output: string }> {
+    return runHadoopTool({
+      dir: this.dir,
+      confDir: this.clientConfDir,
+      mainClass: 'org.apache.hadoop.hdfs.tools.DFSHAAdmin',
+      args,
+      ...(input !== undefined ? { input } : {}),
+      timeoutMs: this.startTimeoutMs,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nameNodes.map((nn) => nn.kill('SIGKILL')));
+    if (!KEEP_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
