@@ -4,7 +4,9 @@ import { VERSION } from '../version.js';
 import { ExitCode } from './exit-codes.js';
 import { registerAgent } from './agent.js';
 import { registerCheckConfig } from './check-config.js';
+import { registerHistory } from './history.js';
 import { registerInit } from './init.js';
+import { registerStatus } from './status.js';
 
 /** The composition root: one sub-command per verb, each in its own file. */
 export function buildProgram(): Command {
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerInit(program);
   registerCheckConfig(program);
+  registerStatus(program);
+  registerHistory(program);
   return program;
 }
 
