@@ -260,4 +260,51 @@ describe('hafc status and hafc history', () => {
       expect(r.stderr, args.join(' ')).toContain(msg);
     }
   });
+
+  it('--watch outlives its session: it says why on stderr, opens a new session and prints again', async () => {
+    cluster = await HaCluster.start({
+      ensemble: zk,
+      resource,
+      cluster: 'stat3',
+      nodes: 1,
+      sessionTimeoutMs: 4000,
+    });
+    await cluster.waitForActive();
+    const child = spawn(
+      process.execPath,
+      [hafcBin, 'status', '--watch', '--interval', '0.5', '--zk', zk.connectString(), '--cluster', 'stat3'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+    child.on('exit', (code, signal) => (exit = { code, signal }));
+    const server = zk.servers[0]!;
+    try {
+      await waitFor(`the first table (stdout ${JSON.stringify(out)})`, () => out.includes('active: nn1 '));
+      server.freeze();
+      // The watch's session is 10 s: past it, the session layer gives the session up.
+      await waitFor(
+        `the watch to report its session lost (stderr ${JSON.stringify(err)})`,
+        () => /hafc status: cannot read the cluster: .*session [0-9a-f]{16} lost/.test(err),
+        { timeoutMs: 30_000 },
+      );
+      expect(exit).toBeNull();
+      server.thaw();
+      const printed = out.length;
+      await waitFor(
+        `a table from a new session (stdout since: ${JSON.stringify(out.slice(printed))}, stderr ${JSON.stringify(err)})`,
+        () => out.slice(printed).includes('cluster stat3 at /hafc/stat3'),
+        { timeoutMs: 30_000 },
+      );
+      child.kill('SIGINT');
+      const ended = await waitFor('status --watch to exit after SIGINT', () => exit, { timeoutMs: 10_000 });
+      expect(ended, err).toEqual({ code: 0, signal: null });
+    } finally {
+      if (server.isFrozen()) server.thaw();
+      if (!exit) child.kill('SIGKILL');
+    }
+  });
 });
