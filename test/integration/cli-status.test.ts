@@ -261,6 +261,41 @@ describe('hafc status and hafc history', () => {
     }
   });
 
+  it('--watch on a terminal redraws in place and Ctrl-C ends it with exit 0', async () => {
+    cluster = await HaCluster.start({
+      ensemble: zk,
+      resource,
+      cluster: 'stat4',
+      nodes: 1,
+      sessionTimeoutMs: 4000,
+    });
+    await cluster.waitForActive();
+    // util-linux script(1) gives the CLI a real pseudo-terminal; what we write to its stdin is
+    // typed on that terminal, so \x03 is a real Ctrl-C (SIGINT from the line discipline).
+    const cmd = [process.execPath, hafcBin, 'status', '--watch', '--interval', '0.2']
+      .concat(['--zk', zk.connectString(), '--cluster', 'stat4'])
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+    child.on('exit', (code, signal) => (exit = { code, signal }));
+    try {
+      const redraws = () => out.split('\x1b[H\x1b[2J').length - 1;
+      // On a terminal every refresh redraws, changed or not: the relative times tick.
+      await waitFor(`three redraws (output ${JSON.stringify(out.slice(-400))})`, () => redraws() >= 3);
+      const last = out.slice(out.lastIndexOf('\x1b[H\x1b[2J'));
+      expect(last).toContain('active: nn1 ');
+      expect(last).toMatch(/\d\d:\d\d:\d\d UTC, every 0.2 s; Ctrl-C to stop/);
+      child.stdin.write('\x03');
+      const ended = await waitFor('status --watch to exit after Ctrl-C', () => exit, { timeoutMs: 10_000 });
+      expect(ended, out.slice(-400)).toEqual({ code: 0, signal: null });
+    } finally {
+      if (!exit) child.kill('SIGKILL');
+    }
+  });
+
   it('--watch outlives its session: it says why on stderr, opens a new session and prints again', async () => {
     cluster = await HaCluster.start({
       ensemble: zk,
