@@ -5,8 +5,10 @@ import { ExitCode } from './exit-codes.js';
 import { registerAgent } from './agent.js';
 import { registerCheckConfig } from './check-config.js';
 import { registerFailover } from './failover.js';
+import { registerHistory } from './history.js';
 import { registerInit } from './init.js';
 import { registerPause } from './pause.js';
+import { registerStatus } from './status.js';
 
 /** The composition root: one sub-command per verb, each in its own file. */
 export function buildProgram(): Command {
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerInit(program);
   registerCheckConfig(program);
+  registerStatus(program);
+  registerHistory(program);
   registerFailover(program);
   registerPause(program);
   return program;
