@@ -30,6 +30,7 @@
  * This is a measurement tool: it asserts nothing about how fast anything is.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -179,6 +180,8 @@ const violations: Violation[] = [];
 /** The settings of the first generated agent config (every trial uses the same ones). */
 let configSeen: Record<string, unknown> | undefined;
 let ensemble: ZkEnsemble | undefined;
+/** /active and /standby answer times, measured on the idle cluster. */
+let probes: Record<string, unknown> | null = null;
 let cleaning: Promise<void> | undefined;
 
 /** Rejected by the overall deadline or a signal; the measurement loop races against it. */
@@ -348,6 +351,42 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * A fresh cluster left idle for a while (health probes and ZooKeeper pings keep running), then
  * each agent's memory sampled a few times; the median sample is reported.
  */
+/** GET /active on the active agent and /standby on the standby, `n` times each, one at a time. */
+async function measureProbes(active: Node, standby: Node, n: number): Promise<Record<string, unknown>> {
+  const portOf = async (node: Node): Promise<number> => {
+    const l = await node.agent!.waitForLog('its HTTP address', (x) =>
+      String(x.msg).startsWith('HTTP listening on'),
+    );
+    return Number(/:(\d+)$/.exec(String(l.address))![1]);
+  };
+  const probe = (port: number, path: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const t = performance.now();
+      const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(performance.now() - t));
+      });
+      req.on('error', reject);
+      req.setTimeout(5000, () => req.destroy(new Error(`GET ${path} took over 5 s`)));
+    });
+  const out: Record<string, unknown> = {
+    unit: 'ms',
+    requests: n,
+    note: 'one request at a time, a new TCP connection each',
+  };
+  for (const [name, node, path] of [
+    ['active', active, '/active'],
+    ['standby', standby, '/standby'],
+  ] as const) {
+    const port = await portOf(node);
+    const xs: number[] = [];
+    for (let i = 0; i < n; i++) xs.push(await probe(port, path));
+    const s = summarize(xs.map((x) => Math.round(x * 100) / 100))!;
+    out[name] = { path, min: s.min, median: s.median, p90: s.p90, max: s.max };
+  }
+  return out;
+}
+
 async function measureRss(
   zk: ZkEnsemble,
   name: string,
@@ -369,6 +408,7 @@ async function measureRss(
       throw new Error('the roles changed while the memory was being sampled');
     }
     const med = (xs: number[]): number => summarize(xs)!.median;
+    probes = await measureProbes(active, standby, 200);
     return {
       standbyKiB: med(s.map((m) => m.rssKiB)),
       activeKiB: med(a.map((m) => m.rssKiB)),
@@ -467,6 +507,7 @@ async function main(): Promise<number> {
       };
     }
     result.agentRss = agentRss;
+    result.httpProbes = probes;
     result.splitBrain = {
       violations: violations.length,
       details: violations.slice(0, 10).map((v) => `[${v.kind}] ${v.detail}`),
