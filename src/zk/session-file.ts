@@ -81,9 +81,31 @@ export class SessionFile {
       };
     if (typeof process.getuid === 'function' && st.uid !== process.getuid())
       return { resume: null, why: `${this.file} belongs to uid ${st.uid}, not to us` };
+    // Claimed by an atomic rename: of two processes started at once with this config (a unit
+    // started twice after a crash), only one can resume the session; the other opens its own and
+    // meets the duplicate-id check.
+    const claimed = `${this.file}.claimed-${process.pid}`;
+    try {
+      fs.renameSync(this.file, claimed);
+    } catch {
+      return { resume: null, why: 'the session file was claimed by another process' };
+    }
+    const verdict = this.check(claimed);
+    if (verdict.giveBack) {
+      try {
+        if (!fs.existsSync(this.file)) fs.renameSync(claimed, this.file);
+      } catch {
+        // a file of its own will be written by its owner's next session
+      }
+    }
+    fs.rmSync(claimed, { force: true });
+    return { resume: verdict.resume, why: verdict.why };
+  }
+
+  private check(file: string): { resume: Resumable | null; why: string; giveBack?: boolean } {
     let rec: SessionFileRecord;
     try {
-      rec = JSON.parse(fs.readFileSync(this.file, 'utf8')) as SessionFileRecord;
+      rec = JSON.parse(fs.readFileSync(file, 'utf8')) as SessionFileRecord;
     } catch (err) {
       return { resume: null, why: `${this.file} is unreadable: ${errorMessage(err)}` };
     }
@@ -108,7 +130,11 @@ export class SessionFile {
     if (rec.pid !== process.pid) {
       const start = processStart(rec.pid);
       if (start !== null && (rec.pidStart === null || start === rec.pidStart))
-        return { resume: null, why: `the agent that wrote it (pid ${rec.pid}) is still running` };
+        return {
+          resume: null,
+          why: `the agent that wrote it (pid ${rec.pid}) is still running`,
+          giveBack: true,
+        };
     }
     return {
       resume: { sessionId: rec.sessionId, password: Buffer.from(rec.password, 'hex') },
