@@ -72,6 +72,8 @@ export class Elector {
   private conn: ElectionConnection | null = null;
   private electable = false;
   private electableReason = 'health not known yet';
+  /** Since when a resumed lock has waited for the first health verdict. */
+  private resumeWaitSince: number | null = null;
   /** The controller has given a first health verdict (a resumed lock waits for one). */
   private healthKnown = false;
   /** What the controller last said, before noFailover is applied (a reload may change that). */
@@ -675,18 +677,25 @@ export class Elector {
     store: ElectionStore,
     epoch: bigint,
   ): Promise<Decision | null> {
-    if (!this.healthKnown) {
-      // setElectable kicks the loop when the first verdict arrives; the lease bounds the wait.
+    const now = this.opts.clock.now();
+    this.resumeWaitSince ??= now;
+    const waitedTooLong = now - this.resumeWaitSince >= c.negotiatedTimeoutMs;
+    if (!this.healthKnown && !waitedTooLong) {
+      // setElectable kicks the loop when the first verdict arrives; past one session timeout
+      // without one, the service is treated as not electable (demoted, the lock released).
+      this.wakeAt(this.resumeWaitSince + c.negotiatedTimeoutMs);
       return d(
         'resuming',
         `resumed session holds the lock (epoch ${epoch}); waiting for the first health verdict`,
       );
     }
-    if (!this.electable) {
+    if (!this.electable || !this.healthKnown) {
       // The previous run's activation may still be serving: stand it down while we hold the lock
       // and say so in the breadcrumb, so the next active need not fence it.
       const clean = await this.opts.callbacks.demote(
-        `agent restarted with the lock (epoch ${epoch}) but not electable: ${this.electableReason}`,
+        `agent restarted with the lock (epoch ${epoch}) but not electable: ${
+          this.healthKnown ? this.electableReason : 'no health verdict within a session timeout'
+        }`,
       );
       if (clean) {
         this.pendingMark = epoch;

@@ -103,3 +103,16 @@ describe('agent restart: the previous session is resumed', () => {
     expect(a2.cb.becomeActive).not.toHaveBeenCalled();
   });
 });
+
+describe('agent restart: no health verdict', () => {
+  it('past one session timeout without a verdict, the resumed service is demoted and the lock given up', async () => {
+    const { w, a, b } = await activeStandby();
+    const a2 = w.node('a', { host: a.host, port: a.port, resumeSessionId: killAgent(a) });
+    a2.behave.serviceState = async () => 'active';
+    a2.elector.start(); // the health monitor never says anything
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE', { maxMs: 3 * T });
+    expect(a2.demotions()[0]!.args[0]).toContain('no health verdict within a session timeout');
+    expect(a2.cb.becomeActive).not.toHaveBeenCalled();
+    expect(b.cb.fenceOldActive).not.toHaveBeenCalled(); // it stood down cleanly, lock in hand
+  });
+});
