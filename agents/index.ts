@@ -3,6 +3,7 @@ import type { Clock } from '../src/clock.js';
 import type { ServiceConfig } from '../src/config/types.js';
 import type { Logger } from '../src/log.js';
 import type { ServiceAgent } from '../src/service/agent.js';
+import { HdfsNameNodeAgent } from './hdfs-namenode.js';
 import { HttpAgent } from './http.js';
 import { ShellAgent } from './shell.js';
 
@@ -17,6 +18,8 @@ export function createAgent(cfg: ServiceConfig, logger: Logger, clock?: Clock): 
       return new ShellAgent(cfg, log, clock);
     case 'http':
       return new HttpAgent(cfg, log, clock);
+    case 'hdfs-namenode':
+      return new HdfsNameNodeAgent(cfg, log, clock);
     default: {
       // Config validation rejects unknown agents; reaching this is a programming error.
       const never: never = cfg;

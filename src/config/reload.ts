@@ -163,6 +163,12 @@ export const RELOAD_RULES: Readonly<Record<string, ReloadRule>> = {
   'service.statePath': live('used by the next request'),
   'service.healthPath': live('used by the next request'),
   'service.requestTimeoutMs': restart(LEASE),
+  'service.rpcAddress': restart("its port is the control port published for peers' graceful fencing"),
+  'service.user': live('used by the next call'),
+  'service.connectTimeoutMs': live('used by the next connect'),
+  'service.transitionTimeoutMs': restart(LEASE),
+  'service.gracefulFenceTimeoutMs': live('used by the next graceful fence'),
+  'service.httpUrl': live('used by the next check'),
   'fencing.methods': live('used by the next fencing, within the number of methods at start', {
     refuseIf: fencingWithinBoot,
     display: showMethods,

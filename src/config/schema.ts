@@ -5,7 +5,7 @@
  */
 import { boolean, integer, oneOf, section, string, variants, type Derived } from './declare.js';
 import { command, fenceMethods, healthCheck } from './forms.js';
-import { ABSOLUTE_PATH, CONNECT, HOST, hostPort, NAME, ROOT, URL_PATH, URL_RULE } from './rules.js';
+import { ABSOLUTE_PATH, CONNECT, HOST, hostPort, NAME, ROOT, URL_PATH, URL_RULE, USER } from './rules.js';
 
 /**
  * The longest duration any key takes. Node timers treat anything from 2^31 ms up as 1 ms, so an
@@ -129,7 +129,7 @@ const HEALTH = section(
 const SERVICE = variants('agent', {
   doc: 'The managed service and the service agent that drives it.',
   tagDoc: 'The service agent.',
-  planned: ['hdfs-namenode', 'yarn-resourcemanager', 'postgresql', 'redis'],
+  planned: ['yarn-resourcemanager', 'postgresql', 'redis'],
   variants: {
     shell: {
       doc: 'A service driven by shell hooks. Hooks get HAFC_CLUSTER, HAFC_NODE_ID, HAFC_ROLE, HAFC_EPOCH and HAFC_REASON in their environment.',
@@ -174,6 +174,42 @@ const SERVICE = variants('agent', {
           min: 1,
           default: 5000,
           doc: 'Timeout of each request. It is the to-standby timeout of the lease budget.',
+        }),
+      },
+    },
+    'hdfs-namenode': {
+      doc: 'An HDFS NameNode, driven like ZKFC does over Hadoop IPC (HAServiceProtocol, SIMPLE auth). The NameNode accepts the transitions only with dfs.ha.automatic-failover.enabled=true (docs/hadoop.md).',
+      gracefulFencing: true,
+      keys: {
+        rpcAddress: string({
+          rule: hostPort(1),
+          doc: "This NameNode's RPC address, host:port (dfs.namenode.rpc-address, or servicerpc-address).",
+        }),
+        user: string({
+          rule: USER,
+          default: 'hdfs',
+          doc: 'The user the NameNode sees (SIMPLE authentication).',
+        }),
+        connectTimeoutMs: ms({ min: 1, default: 5000, doc: 'Timeout of the TCP connect to the NameNode.' }),
+        requestTimeoutMs: ms({
+          min: 1,
+          default: 5000,
+          doc: "Deadline of each health call (ZKFC's ha.health-monitor.rpc-timeout.ms is 45000).",
+        }),
+        transitionTimeoutMs: ms({
+          min: 1,
+          default: 5000,
+          doc: "Deadline of transitionToActive/Standby. It is the to-standby timeout of the lease budget: with onConnectionLoss demote it must leave room in the session timeout; with hold (QJM fences the old active) it may be ZKFC's 60000.",
+        }),
+        gracefulFenceTimeoutMs: ms({
+          min: 1,
+          default: 5000,
+          doc: "Deadline of the graceful fence (transitionToStandby on the old active; ZKFC's ha.failover-controller.graceful-fence.rpc-timeout.ms).",
+        }),
+        httpUrl: string({
+          rule: URL_RULE,
+          optional: true,
+          doc: "The NameNode's HTTP address, e.g. http://nn1:9870: when set, checks also ask GET /isActive, which must agree with RPC.",
         }),
       },
     },

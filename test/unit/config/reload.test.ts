@@ -31,6 +31,13 @@ zookeeper: { connect: "zk1:2181" }
 service: { agent: http, url: "http://127.0.0.1:8008" }
 `;
 
+const HDFS = `
+cluster: ns1
+node: { id: nn1, host: h1, port: 8020 }
+zookeeper: { connect: "zk1:2181", onConnectionLoss: hold }
+service: { agent: hdfs-namenode, rpcAddress: "127.0.0.1:8020", httpUrl: "http://127.0.0.1:9870" }
+`;
+
 const parse = (text: string): HafcConfig => parseConfig(text, 'ns1.yaml', { hostname: 'here' });
 
 /** `text` with `from` replaced by `to` (it must occur), parsed. */
@@ -78,9 +85,10 @@ describe('planReload: the classification covers the whole declaration', () => {
   it('a change of any one key is planned as exactly that key, applied or refused', () => {
     const shell = parse(SHELL);
     const http = parse(HTTP);
+    const hdfs = parse(HDFS);
+    const byAgent: Record<string, HafcConfig> = { shell, http, 'hdfs-namenode': hdfs };
     for (const k of declaredKeys()) {
-      const bases =
-        k.agents.length === 0 ? [shell, http] : k.agents.map((a) => (a === 'http' ? http : shell));
+      const bases = k.agents.length === 0 ? [shell, http, hdfs] : k.agents.map((a) => byAgent[a]!);
       for (const base of bases) {
         const plan = planReload(base, changedAt(base, k.path));
         const planned = [...plan.apply, ...plan.refuse.map((r) => r.key)];

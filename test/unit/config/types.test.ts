@@ -28,6 +28,17 @@ interface HttpService {
   requestTimeoutMs: number;
 }
 
+interface HdfsNameNodeService {
+  agent: 'hdfs-namenode';
+  rpcAddress: string;
+  user: string;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  transitionTimeoutMs: number;
+  gracefulFenceTimeoutMs: number;
+  httpUrl?: string;
+}
+
 interface Expected {
   cluster: string;
   node: { id: string; host: string; port: number; priority: number; noFailover: boolean };
@@ -47,7 +58,7 @@ interface Expected {
     rise: number;
     check: HealthCheckConfig;
   };
-  service: ShellService | HttpService;
+  service: ShellService | HttpService | HdfsNameNodeService;
   fencing: { methods: FenceMethodConfig[]; timeoutMs: number };
   election: { priorityGraceMs: number; backoffMs: number };
   control: { listen: string; tokenFile?: string };
