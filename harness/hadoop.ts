@@ -17,10 +17,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { registryDir, unregister } from './zk-ensemble.js';
+import { freePorts, registryDir, unregister } from './zk-ensemble.js';
 import { startWatchdog } from './watchdog.js';
 import { waitFor } from './wait.js';
 
@@ -188,23 +187,6 @@ function allThreadsStopped(pid: number): boolean {
 
 function lastLines(text: string, lines = 30): string {
   return text.split('\n').slice(-lines).join('\n');
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const srv = net.createServer();
-      servers.push(srv);
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => resolve());
-      });
-    }
-    return servers.map((s) => (s.address() as net.AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

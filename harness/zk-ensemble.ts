@@ -265,7 +265,7 @@ export function livePids(): number[] {
  * one call never returns the same port twice; the window before the JVM binds is covered by
  * start()'s retry on a bind failure.
  */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers: net.Server[] = [];
   try {
     for (let i = 0; i < count; i++) {

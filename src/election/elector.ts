@@ -94,9 +94,6 @@ export class Elector {
   private activating = false;
   private backoffUntil = 0;
   private freeSince: number | null = null;
-  private lockWatchArmed = false;
-  private breadcrumbWatchArmed = false;
-  private controlWatchArmed = false;
   /** When and why the state last changed (published for `hafc status`). */
   private stateSince = new Date().toISOString();
   private stateReason = 'starting';
@@ -577,7 +574,7 @@ export class Elector {
       view = await store.viewLock(this.lockWatcher(c));
     } catch (err) {
       // The watch may not have been set: arm it again on the next look.
-      this.lockWatchArmed = false;
+      this.armed.lock = false;
       throw err;
     }
 
@@ -650,7 +647,7 @@ export class Elector {
     });
     try {
       await c.store.writeBreadcrumb(this.breadcrumbRecord(epoch, c), bc ? bc.version : null);
-      this.breadcrumbWatchArmed = false;
+      this.armed.breadcrumb = false;
       this.kick();
       return d('breadcrumb-repaired', `breadcrumb rewritten (${found})`);
     } catch (err) {
@@ -753,7 +750,7 @@ export class Elector {
         this.kick();
         return d('activation-ignored', 'resumed activation outlived its session or lease');
       }
-      this.breadcrumbWatchArmed = false;
+      this.armed.breadcrumb = false;
       this.setState('ACTIVE', reason, epoch);
       this.kick();
       this.control.appendHistory(store, {
@@ -875,37 +872,30 @@ export class Elector {
     this.seenHolder = seen;
   }
 
-  private lockWatcher(c: ElectionConnection): (() => void) | undefined {
-    if (this.lockWatchArmed) return undefined;
-    this.lockWatchArmed = true;
+  /** One watch per znode at a time (each one set stays registered until it fires). */
+  private readonly armed = { lock: false, breadcrumb: false, control: false };
+
+  private watcher(which: 'lock' | 'breadcrumb' | 'control', c: ElectionConnection): (() => void) | undefined {
+    if (this.armed[which]) return undefined;
+    this.armed[which] = true;
     const gen = c.generation;
     return () => {
       if (this.conn?.generation !== gen) return; // stale connection: ignore
-      this.lockWatchArmed = false;
+      this.armed[which] = false;
       this.kick();
     };
+  }
+
+  private lockWatcher(c: ElectionConnection): (() => void) | undefined {
+    return this.watcher('lock', c);
   }
 
   private controlWatcher(c: ElectionConnection): (() => void) | undefined {
-    if (this.controlWatchArmed) return undefined;
-    this.controlWatchArmed = true;
-    const gen = c.generation;
-    return () => {
-      if (this.conn?.generation !== gen) return;
-      this.controlWatchArmed = false;
-      this.kick();
-    };
+    return this.watcher('control', c);
   }
 
   private breadcrumbWatcher(c: ElectionConnection): (() => void) | undefined {
-    if (this.breadcrumbWatchArmed) return undefined;
-    this.breadcrumbWatchArmed = true;
-    const gen = c.generation;
-    return () => {
-      if (this.conn?.generation !== gen) return;
-      this.breadcrumbWatchArmed = false;
-      this.kick();
-    };
+    return this.watcher('breadcrumb', c);
   }
 
   // ---- competing --------------------------------------------------------------------------
@@ -1098,7 +1088,7 @@ export class Elector {
         this.activationFailed = false;
         this.memberDirty = true;
       }
-      this.breadcrumbWatchArmed = false;
+      this.armed.breadcrumb = false;
       this.setState('ACTIVE', reason, epoch);
       this.kick(); // publish the member record, arm the breadcrumb watch
       const hookMs = Math.round(clock.now() - hookStart);
@@ -1284,9 +1274,9 @@ export class Elector {
     this.log.warn('ZooKeeper session gone', { sessionId: c.sessionId, state: c.state });
     this.rememberPastSession(c.sessionId);
     this.conn = null;
-    this.lockWatchArmed = false;
-    this.breadcrumbWatchArmed = false;
-    this.controlWatchArmed = false;
+    this.armed.lock = false;
+    this.armed.breadcrumb = false;
+    this.armed.control = false;
     this.memberDirty = true;
     if (this.state === 'ACTIVE') {
       if (this.opts.policy.onSessionLost === 'keep') {
@@ -1330,9 +1320,9 @@ export class Elector {
       return d('stopped', 'agent stopping');
     }
     this.conn = c;
-    this.lockWatchArmed = false;
-    this.breadcrumbWatchArmed = false;
-    this.controlWatchArmed = false;
+    this.armed.lock = false;
+    this.armed.breadcrumb = false;
+    this.armed.control = false;
     this.memberDirty = true;
     const gen = c.generation;
     c.onState((next, prev) => {

@@ -47,34 +47,7 @@ export function decodeRecord<K extends AnyRecord['kind']>(
   data: Buffer | null,
 ): Extract<AnyRecord, { kind: K }> {
   if (!data || data.length === 0) throw new RecordError(`znode ${path}: empty, expected a ${kind} record`);
-  if (data.length > MAX_RECORD_BYTES) {
-    throw new RecordError(
-      `znode ${path}: ${data.length} bytes is larger than a ${kind} record may be (${MAX_RECORD_BYTES})`,
-    );
-  }
-  let obj: unknown;
-  try {
-    obj = JSON.parse(data.toString('utf8'));
-  } catch {
-    throw new RecordError(`znode ${path}: not JSON, got ${excerpt(data)}`);
-  }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-    throw new RecordError(`znode ${path}: expected a JSON object, got ${excerpt(data)}`);
-  }
-  const r = obj as Record<string, unknown>;
-  const fv = r.formatVersion;
-  if (typeof fv !== 'number' || !Number.isInteger(fv) || fv < 1) {
-    throw new RecordError(
-      `znode ${path}: formatVersion must be a positive integer, got ${JSON.stringify(fv)} (not written by hafc?)`,
-    );
-  }
-  if (fv > FORMAT_VERSION) {
-    throw new RecordError(
-      `znode ${path}: record format ${fv} is newer than this agent understands (${FORMAT_VERSION}); upgrade hafc on this host`,
-    );
-  }
-  if (r.kind !== kind)
-    throw new RecordError(`znode ${path}: kind must be "${kind}", got ${JSON.stringify(r.kind)}`);
+  const r = parseObject(kind, path, data, MAX_RECORD_BYTES);
   const bad = (field: string) =>
     new RecordError(
       `znode ${path}: field ${field} is invalid, got ${JSON.stringify(r[field])?.slice(0, 80)}`,
@@ -147,11 +120,11 @@ function parseObject(kind: string, path: string, data: Buffer, max: number): Rec
   const fv = r.formatVersion;
   if (typeof fv !== 'number' || !Number.isInteger(fv) || fv < 1)
     throw new RecordError(
-      `znode ${path}: formatVersion must be a positive integer, got ${JSON.stringify(fv)}`,
+      `znode ${path}: formatVersion must be a positive integer, got ${JSON.stringify(fv)} (not written by hafc?)`,
     );
   if (fv > FORMAT_VERSION) {
     throw new RecordError(
-      `znode ${path}: record format ${fv} is newer than this hafc understands (${FORMAT_VERSION}); upgrade hafc on this host`,
+      `znode ${path}: record format ${fv} is newer than this agent understands (${FORMAT_VERSION}); upgrade hafc on this host`,
     );
   }
   if (r.kind !== kind)
