@@ -276,7 +276,10 @@ describe('hafc status and hafc history', () => {
       .concat(['--zk', zk.connectString(), '--cluster', 'stat4'])
       .map((a) => `'${a}'`)
       .join(' ');
-    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // `exec`: script(1) runs the command with $SHELL -c (sh without SHELL, as under CI). dash does
+    // not exec a lone command, so without this the shell shares the terminal's process group, the
+    // Ctrl-C kills it too, and script reports the shell's 130 instead of the CLI's exit code.
+    const child = spawn('script', ['-qefc', `exec ${cmd}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;

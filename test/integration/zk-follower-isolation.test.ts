@@ -20,6 +20,14 @@ import { waitFor } from '../../harness/wait.js';
 import { ZkEnsemble, fourLetter } from '../../harness/zk-ensemble.js';
 
 const TICK_MS = 500;
+/**
+ * Each write runs on its own session, the reads on another. When the cut-off follower gives up it
+ * closes its client connections one after another, so a write's CONNECTION_LOSS can land a few ms
+ * before the last read on a different connection is answered (measured: 4 ms in CI). What the
+ * checks assert is that no write was answered while reads were served for seconds; one tick of
+ * slack for the shutdown's spread keeps that claim and drops the ordering the server never made.
+ */
+const droppedNoEarlierThan = (lastRead: { repliedAt?: number }): number => lastRead.repliedAt! - TICK_MS;
 const SYNC_LIMIT = 20;
 const SESSION_TIMEOUT_MS = 4000;
 /** The highest id: the one ZooKeeper's election favours, started last so that it still follows. */
@@ -370,14 +378,14 @@ describe(`a follower cut off from its quorum (tick ${TICK_MS} ms, syncLimit ${SY
       expect(w.repliedAt, `${w.what}: a callback when the follower dropped its clients`).toBeDefined();
       // Nothing while reads on the same follower were still answered (for seconds) ...
       expect(w.repliedAt!, `${w.what}: not before the last answered read`).toBeGreaterThanOrEqual(
-        lastRead.repliedAt!,
+        droppedNoEarlierThan(lastRead),
       );
       // ... then the library's own failure, when the follower drops its clients; never success.
       expect(w.error, w.what).toBe('CONNECTION_LOSS');
       expect(w.code).toBe(CONNECTION_LOSS);
     }
     // A read queued behind an unanswered write on the same session waits with it.
-    expect(m.readBehindWrite!.repliedAt!).toBeGreaterThanOrEqual(lastRead.repliedAt!);
+    expect(m.readBehindWrite!.repliedAt!).toBeGreaterThanOrEqual(droppedNoEarlierThan(lastRead));
     expect(m.readBehindWrite!.error).toBe('CONNECTION_LOSS');
     // None of the writes reached the quorum.
     expect(m.existingVersionAfter).toBe(0);
@@ -397,7 +405,7 @@ describe(`a follower cut off from its quorum (tick ${TICK_MS} ms, syncLimit ${SY
     for (const k of ['checkMissing', 'createExisting']) {
       const w = m.writes[k]!;
       expect(w.repliedAt!, `${w.what}: not answered by the follower itself`).toBeGreaterThanOrEqual(
-        lastRead.repliedAt!,
+        droppedNoEarlierThan(lastRead),
       );
       expect(w.error, w.what).toBe('CONNECTION_LOSS');
     }
