@@ -67,6 +67,18 @@ export interface ControllerStatus {
   /** Reloads since start, by outcome, and the last one. */
   reloads: Record<ReloadRecord['result'], number>;
   lastReload: ReloadRecord | null;
+  /** Replica agents: the last follow() of the active (null: never asked, or not a replica agent). */
+  follow: FollowRecord | null;
+}
+
+export interface FollowRecord {
+  /** The node followed, and the epoch of its activation. */
+  target: string;
+  epoch: string;
+  result: 'ok' | 'failed';
+  at: string;
+  durationMs: number;
+  error?: string;
 }
 
 export interface ControllerDeps {
@@ -89,6 +101,10 @@ export interface ControllerDeps {
  * SIGTERM->SIGKILL grace, the time it waits for a process that survives SIGKILL, and slack.
  */
 export const AGENT_CALL_SLACK_MS = 5000;
+/** A follow() without its own bound (a re-clone of a big data directory may be slow). */
+export const DEFAULT_FOLLOW_TIMEOUT_MS = 600_000;
+/** A failing follow() is retried at the health interval, doubling up to this. */
+const FOLLOW_BACKOFF_MAX_MS = 30_000;
 
 /** A reload that waits this long for the election step in flight says so (it goes on waiting). */
 const RELOAD_WAIT_NOTICE_MS = 1000;
@@ -146,6 +162,12 @@ export class Controller {
   private stopping = false;
   /** The epoch the service was last told to be active with (0 = never): to-standby hooks get it. */
   private lastToldEpoch = 0n;
+  /** A follow() in flight (at most one), and when the next may start. */
+  private following: { ac: AbortController; done: Promise<void> } | null = null;
+  private followNextAt = -Infinity;
+  private followFailures = 0;
+  private followedKey: string | null = null;
+  private lastFollow: FollowRecord | null = null;
 
   constructor(private readonly deps: ControllerDeps) {
     this.cfg = deps.config;
@@ -208,6 +230,7 @@ export class Controller {
     h.onResult((r) => {
       this.metrics.healthCheck(r.ok, r.durationMs);
       void this.maybeReconcile();
+      this.maybeFollow();
     });
     this.metrics.role('init');
     this.metrics.health(h.state);
@@ -218,6 +241,7 @@ export class Controller {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    await this.stopFollowing('the agent is stopping');
     await this.elector.stop();
     await this.deps.health.stop();
   }
@@ -254,6 +278,7 @@ export class Controller {
       lastFenceFailure: this.lastFenceFailure,
       reloads: { ...this.reloads },
       lastReload: this.lastReload,
+      follow: this.lastFollow,
     };
   }
 
@@ -355,6 +380,9 @@ export class Controller {
 
   private async toActive(epoch: bigint, reason: string, signal: AbortSignal): Promise<void> {
     const t0 = this.deps.clock.now();
+    // A replica busy following the old active (rewinding, re-pointing) is stopped first: the
+    // agent is never asked to follow and to promote at once.
+    await this.stopFollowing(`becoming active (epoch ${epoch})`);
     this.lastToldEpoch = epoch;
     try {
       await withDeadline(
@@ -452,6 +480,100 @@ export class Controller {
       };
     }
     return outcome.ok;
+  }
+
+  /**
+   * Replica agents: keep the service following whoever holds the lock, at most one follow() at a
+   * time, at most once per health interval (backing off while it fails). Never while this node
+   * may be active, holds a switchover or pause decision, or may share its node id with a twin.
+   * Outside the elector's mutex: a re-clone may take minutes and the election must go on; the
+   * elector's promotion path stops a follow in flight first (toActive).
+   */
+  private maybeFollow(): void {
+    const agent = this.agent;
+    if (!agent.follow || this.following || this.stopping) return;
+    if (!this.elector.ownsService() || this.elector.paused() || this.elector.serviceMayBeActive()) return;
+    const holder = this.elector.activeElsewhere();
+    if (!holder || holder.id === this.cfg.node.id) return;
+    const clock = this.deps.clock;
+    const t0 = clock.now();
+    if (t0 < this.followNextAt) return;
+    const key = `${holder.id}@${holder.epoch}`;
+    const target: FenceTarget = {
+      id: holder.id,
+      host: holder.host,
+      port: holder.port,
+      address: `${holder.host}:${holder.port}`,
+      epoch: holder.epoch,
+    };
+    const ac = new AbortController();
+    const record = (result: FollowRecord['result'], error?: string) => {
+      this.lastFollow = {
+        target: holder.id,
+        epoch: holder.epoch.toString(),
+        result,
+        at: new Date().toISOString(),
+        durationMs: Math.round(clock.now() - t0),
+        ...(error !== undefined ? { error } : {}),
+      };
+    };
+    const done = withDeadline(
+      agent.follow(target, this.ctx('standby', holder.epoch, `following ${holder.id}`), ac.signal),
+      agent.followTimeoutMs ?? DEFAULT_FOLLOW_TIMEOUT_MS,
+      'follow',
+      clock,
+    )
+      .then(() => {
+        if (this.followedKey !== key || this.followFailures > 0) {
+          this.log.info(`service follows ${holder.id}`, {
+            target: target.address,
+            epoch: holder.epoch.toString(),
+          });
+        }
+        this.followedKey = key;
+        this.followFailures = 0;
+        this.followNextAt = clock.now() + this.cfg.health.intervalMs;
+        record('ok');
+      })
+      .catch((err: unknown) => {
+        ac.abort(err);
+        this.followFailures++;
+        const backoff = Math.min(
+          FOLLOW_BACKOFF_MAX_MS,
+          this.cfg.health.intervalMs * 2 ** this.followFailures,
+        );
+        this.followNextAt = clock.now() + backoff;
+        this.followedKey = null;
+        record('failed', errorMessage(err));
+        this.log.warn(`could not make the service follow ${holder.id}`, {
+          target: target.address,
+          error: errorMessage(err),
+          retryInMs: backoff,
+        });
+      })
+      .finally(() => {
+        this.following = null;
+      });
+    this.following = { ac, done };
+  }
+
+  /** Aborts a follow() in flight and waits for it, at most one agent call's deadline. */
+  private async stopFollowing(why: string): Promise<void> {
+    const f = this.following;
+    if (!f) return;
+    f.ac.abort(new Error(`follow aborted: ${why}`));
+    let cancel: (() => void) | undefined;
+    const limit = new Promise<void>((resolve) => {
+      cancel = this.deps.clock.setTimer(this.agentCallMs(), () => {
+        this.log.error('a follow() did not end after its abort; going on without it', { why });
+        resolve();
+      });
+    });
+    try {
+      await Promise.race([f.done, limit]);
+    } finally {
+      cancel?.();
+    }
   }
 
   /**

@@ -25,6 +25,7 @@ import {
   type BreadcrumbRecord,
   type LockRecord,
   type MemberRecord,
+  type NodeIdentity,
   type SwitchoverRequest,
 } from './records.js';
 import type { ElectionConnection, ElectionStore, LockView } from './store.js';
@@ -115,6 +116,8 @@ export class Elector {
   private duplicate: { owner: string; since: number } | null = null;
   private fatal: string | null = null;
   private seenHolder: SeenHolder | null = null;
+  /** The lock as the last step read it, and through which connection (activeElsewhere). */
+  private lastLockView: { view: LockView; generation: number } | null = null;
   /** Ids of sessions this agent has abandoned (bounded: only the recent ones can still hold a lock). */
   private readonly ownPastSessions = new Set<string>();
   private readonly log: Logger;
@@ -219,6 +222,22 @@ export class Elector {
   connectedStore(): ElectionStore | null {
     const c = this.conn;
     return c && c.state === 'connected' ? c.store : null;
+  }
+
+  /**
+   * Another node holds the lock, as the last step read it through the connection we still have:
+   * who, at which service address, under which epoch. Null when the lock is free, ours, foreign,
+   * unreadable, or the connection it was read through is gone. Only for following an active
+   * (a replica re-pointing its replication): nothing here may decide that WE may be active.
+   */
+  activeElsewhere(): (NodeIdentity & { epoch: bigint }) | null {
+    const last = this.lastLockView;
+    const c = this.conn;
+    if (!last || !c || c.generation !== last.generation || c.state !== 'connected') return null;
+    if (last.view.state !== 'theirs') return null;
+    const seen = this.seenHolder;
+    if (!seen?.identity || seen.owner !== last.view.owner || seen.epoch !== last.view.epoch) return null;
+    return { ...seen.identity, epoch: last.view.epoch };
   }
 
   /** Maintenance mode (from the control znode, as last read). */
@@ -575,8 +594,10 @@ export class Elector {
     } catch (err) {
       // The watch may not have been set: arm it again on the next look.
       this.armed.lock = false;
+      this.lastLockView = null;
       throw err;
     }
+    this.lastLockView = { view, generation: c.generation };
 
     if (view.state === 'ours' && this.state === 'INIT' && c.resumed) {
       const adopted = await this.adoptResumedLock(c, store, view.epoch);
@@ -1408,6 +1429,8 @@ export class Elector {
       pid: this.opts.pid ?? process.pid,
       ...(c ? { session: c.sessionId } : {}),
       activationFailed: this.activationFailed,
+      // Why it cannot take over, in the service's own words (a lagging replica, safe mode...).
+      ...(this.electable ? {} : { notElectableReason: this.electableReason.slice(0, 300) }),
       since: this.stateSince,
       sinceReason: this.stateReason.slice(0, 300),
       ...(this.lastFailure

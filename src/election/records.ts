@@ -68,6 +68,8 @@ export interface MemberRecord extends NodeIdentity {
    * not hold a free lock back for it however high its priority.
    */
   activationFailed?: boolean;
+  /** Set while the node is not electable: why (health detail, noFailover). */
+  notElectableReason?: string;
   /** When the role last changed, and why (for `hafc status`). */
   since?: string;
   sinceReason?: string;

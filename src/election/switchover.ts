@@ -24,7 +24,8 @@ export function switchoverCandidates(
   for (const m of members) {
     if (m.id === activeId) continue;
     const why: string[] = [];
-    if (m.health !== 'HEALTHY') why.push(`unhealthy (health ${m.health})`);
+    // The agent's own words when it gave them ("health UNHEALTHY: replica lags ..."), else the state.
+    if (m.health !== 'HEALTHY') why.push(`unhealthy (${m.notElectableReason ?? `health ${m.health}`})`);
     if (m.noFailover) why.push('noFailover is set');
     if (m.activationFailed === true) why.push('its last activation failed');
     if (m.role !== 'STANDBY') {

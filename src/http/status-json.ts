@@ -31,6 +31,8 @@ export interface StatusJson {
   lastFenceFailure: ControllerStatus['lastFenceFailure'];
   reloads: ControllerStatus['reloads'];
   lastReload: ReloadRecord | null;
+  /** Replica agents: the last attempt to follow the active (null for other agents). */
+  follow: ControllerStatus['follow'];
 }
 
 const finite = (n: number | null): number | null => (n !== null && Number.isFinite(n) ? n : null);
@@ -64,6 +66,7 @@ export function statusJson(
     lastFenceFailure: s.lastFenceFailure,
     reloads: s.reloads,
     lastReload: s.lastReload,
+    follow: s.follow,
   };
 }
 

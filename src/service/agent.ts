@@ -41,6 +41,18 @@ export interface ServiceAgent {
   state?(ctx: HookContext, signal: AbortSignal): Promise<ServiceRole | 'unknown'>;
   /** Graceful fencing: ask the OLD active's service (at target's address) to become standby. */
   fenceGraceful?(target: FenceTarget, ctx: HookContext, signal: AbortSignal): Promise<void>;
+  /**
+   * Replicas only (postgresql, redis): make this standby follow the node that holds the lock
+   * now (re-point replication; rewind or re-clone a diverged data directory; start a stopped
+   * server as a replica). Called while this node is not active and another node holds the lock,
+   * again whenever that node or its epoch changes, and at the health interval while it keeps
+   * failing (with backoff). Must be idempotent and cheap when already following `active`, must
+   * never make the service writable, and must give up on `signal`: the controller aborts it
+   * before this node's own promotion.
+   */
+  follow?(active: FenceTarget, ctx: HookContext, signal: AbortSignal): Promise<void>;
+  /** Longest one follow() may take (a re-clone can be slow); default 10 minutes. */
+  readonly followTimeoutMs?: number;
   /** Longest time toStandby may take; the lease model subtracts it from the session timeout. */
   readonly toStandbyTimeoutMs: number;
   /**

@@ -82,8 +82,9 @@ export function decodeRecord<K extends AnyRecord['kind']>(
     throw bad('pid');
   if (r.since !== undefined && (typeof r.since !== 'string' || Number.isNaN(Date.parse(r.since))))
     throw bad('since');
-  if (r.sinceReason !== undefined && (typeof r.sinceReason !== 'string' || r.sinceReason.length > 1024))
-    throw bad('sinceReason');
+  for (const f of ['sinceReason', 'notElectableReason']) {
+    if (r[f] !== undefined && (typeof r[f] !== 'string' || (r[f] as string).length > 1024)) throw bad(f);
+  }
   const lf = r.lastFailure as { reason?: unknown; at?: unknown } | undefined;
   if (
     lf !== undefined &&

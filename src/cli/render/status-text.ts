@@ -90,7 +90,7 @@ export function renderStatus(v: StatusJson, nowMs: number): string {
       m.since !== null ? ago(m.since, nowMs) : '?',
       `${clean(m.host, 60)}:${m.port}`,
       flags(m, nowMs),
-      m.sinceReason !== null ? clean(m.sinceReason, 120) : '',
+      whyColumn(m),
     ]);
     lines.push(
       ...table(['', 'NODE', 'ROLE', 'HEALTH', 'PRIO', 'EPOCH', 'SINCE', 'ADDRESS', 'FLAGS', 'WHY'], rows),
@@ -105,4 +105,12 @@ export function renderStatus(v: StatusJson, nowMs: number): string {
     for (const w of v.warnings) lines.push(`  ${w.code}: ${clean(w.message, 400)}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** Why it is in its role; for a node that cannot take over, why not (what an operator acts on). */
+function whyColumn(m: MemberStatus): string {
+  const since = m.sinceReason !== null ? clean(m.sinceReason, 120) : '';
+  if (m.notElectableReason === null || m.role === 'ACTIVE') return since;
+  const not = `not electable: ${clean(m.notElectableReason, 120)}`;
+  return since ? `${since}; ${not}` : not;
 }

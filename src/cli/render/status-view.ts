@@ -39,6 +39,8 @@ export interface MemberStatus {
   since: string | null;
   sinceMs: number | null;
   sinceReason: string | null;
+  /** Why it cannot take over now (absent while electable). */
+  notElectableReason: string | null;
   noFailover: boolean;
   activationFailed: boolean;
   lastFailure: { reason: string; at: string } | null;
@@ -141,6 +143,7 @@ function memberStatus(m: MemberRecord, holder: MemberRecord | null, nowMs: numbe
     since: m.since ?? null,
     sinceMs: agoMs(m.since, nowMs),
     sinceReason: m.sinceReason ?? null,
+    notElectableReason: m.notElectableReason ?? null,
     noFailover: m.noFailover,
     activationFailed: m.activationFailed === true,
     lastFailure: m.lastFailure ? { reason: m.lastFailure.reason, at: m.lastFailure.at } : null,

@@ -46,6 +46,8 @@ class DummyService implements ServiceAgent {
   /** toActive waits for this before it promotes (a slow hook the test ends by hand). */
   gate: Promise<void> | null = null;
   readonly calls: { op: string; epoch: bigint; reason: string; at: number }[] = [];
+  /** Set by a test to make this dummy a replica agent. */
+  follow?: (active: FenceTarget, ctx: HookContext, signal: AbortSignal) => Promise<void>;
 
   constructor(
     readonly id: string,
@@ -440,5 +442,94 @@ describe('Controller.reload', () => {
       lastReload: { result: 'refused', changed: ['zookeeper.connect'], error: 'restart needed' },
     });
     expect(Date.parse(a.ctl.status().lastReload!.at)).not.toBeNaN();
+  });
+});
+
+describe('Controller: replica agents follow the active', () => {
+  it('a standby follows the lock holder at its service address and epoch, and the new one after a failover; never while it may be active', async () => {
+    const m = mini();
+    const { a, b } = await m.pair();
+    const followed: { by: string; id: string; address: string; epoch: bigint; at: number }[] = [];
+    const whileActive: string[] = [];
+    for (const n of [a, b]) {
+      n.svc.follow = async (t, ctx) => {
+        n.svc.calls.push({ op: 'follow', epoch: t.epoch, reason: ctx.reason, at: m.clock.now() });
+        if (n.ctl.elector.serviceMayBeActive())
+          whileActive.push(`${n.svc.id} followed ${t.id} at ${m.clock.now()}`);
+        followed.push({ by: n.svc.id, id: t.id, address: t.address, epoch: t.epoch, at: m.clock.now() });
+      };
+    }
+    await m.until('b follows a', () => followed.some((f) => f.by === 'b'));
+    const epochA = a.ctl.elector.getEpoch()!;
+    // a's config: host 10.0.0.<length of id>, port 80<char code of the id's last letter mod 10>.
+    expect(followed.find((f) => f.by === 'b')).toMatchObject({
+      id: 'a',
+      address: '10.0.0.1:807',
+      epoch: epochA,
+    });
+    expect(b.ctl.status().follow).toMatchObject({ target: 'a', epoch: epochA.toString(), result: 'ok' });
+    // Cheap when already following: asked again at the health interval, not in a tight loop.
+    const before = followed.length;
+    await m.advance(1000);
+    expect(followed.length - before).toBeGreaterThan(0);
+    expect(followed.length - before).toBeLessThanOrEqual(6);
+
+    a.svc.healthy = false;
+    await m.until('b active', () => b.svc.role === 'active');
+    const epochB = b.ctl.elector.getEpoch()!;
+    await m.until('a follows b', () => followed.some((f) => f.by === 'a' && f.id === 'b'));
+    expect(followed.find((f) => f.by === 'a')).toMatchObject({ id: 'b', epoch: epochB });
+    // In call order: once told to be active, b is never asked to follow (a call at the same
+    // instant just before is fine: the promotion aborts it first, see the next test).
+    const ops = b.svc.calls.map((c) => c.op);
+    expect(ops.slice(ops.indexOf('toActive')).filter((op) => op === 'follow')).toEqual([]);
+    expect(whileActive).toEqual([]);
+  });
+
+  it('a follow in flight is aborted, and has ended, before the node is promoted', async () => {
+    const m = mini();
+    const { a, b } = await m.pair();
+    let startedAt: number | null = null;
+    let endedAt: number | null = null;
+    b.svc.follow = (_t, _ctx, signal) =>
+      new Promise<void>((_resolve, reject) => {
+        startedAt ??= m.clock.now();
+        // A re-clone that only stops when told to.
+        signal.addEventListener('abort', () => {
+          endedAt = m.clock.now();
+          reject(signal.reason as Error);
+        });
+      });
+    await m.until('b is following', () => startedAt !== null);
+    a.svc.healthy = false;
+    await m.until('b active', () => b.svc.role === 'active');
+    const toActiveAt = b.svc.calls.find((c) => c.op === 'toActive')!.at;
+    expect(endedAt).not.toBeNull();
+    expect(endedAt!).toBeLessThanOrEqual(toActiveAt);
+    expect(b.ctl.status().follow).toMatchObject({ target: 'a', result: 'failed' });
+    expect(b.ctl.status().follow!.error).toContain('becoming active');
+  });
+
+  it('a failing follow is retried with a doubling backoff, and recorded until it succeeds', async () => {
+    const m = mini();
+    const { b } = await m.pair();
+    let calls = 0;
+    let fail = true;
+    b.svc.follow = async () => {
+      calls++;
+      if (fail) throw new Error('pg_rewind: exit 1');
+    };
+    await m.until('first attempt', () => calls > 0);
+    await m.advance(6000);
+    // At the 200 ms health interval, backoff 400, 800, 1600, 3200 ms: 4-5 attempts, not 30.
+    expect(calls).toBeGreaterThanOrEqual(3);
+    expect(calls).toBeLessThanOrEqual(6);
+    expect(b.ctl.status().follow).toMatchObject({
+      target: 'a',
+      result: 'failed',
+      error: 'pg_rewind: exit 1',
+    });
+    fail = false;
+    await m.until('a successful follow', () => b.ctl.status().follow?.result === 'ok', 60_000);
   });
 });

@@ -35,6 +35,14 @@ const status: ControllerStatus = {
   lastFenceFailure: null,
   reloads: { applied: 1, unchanged: 0, refused: 0 },
   lastReload: { at: '2024-01-01T00:00:02.000Z', result: 'applied', changed: ['health.intervalMs'] },
+  follow: {
+    target: 'nn2',
+    epoch: '7',
+    result: 'failed',
+    at: '2024-01-01T00:00:03.000Z',
+    durationMs: 40,
+    error: 'pg_rewind: exit 1',
+  },
 };
 
 describe('GET /status JSON', () => {
@@ -62,6 +70,7 @@ describe('GET /status JSON', () => {
       lastFenceFailure: null,
       reloads: { applied: 1, unchanged: 0, refused: 0 },
       lastReload: status.lastReload,
+      follow: status.follow,
     });
   });
 

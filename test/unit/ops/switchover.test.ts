@@ -16,7 +16,7 @@ import { member } from '../election/world.js';
 
 const paths = clusterPaths('/hafc', 'ns1');
 
-async function setup(b: { health?: string; role?: string } = {}) {
+async function setup(b: { health?: string; role?: string; notElectableReason?: string } = {}) {
   const server = new FakeCoordinator(new FakeClock(), paths);
   const holder = await server.connect({ probeIntervalMs: 0, deadlines: false });
   const cli = await server.connect({ probeIntervalMs: 0, deadlines: false });
@@ -36,7 +36,11 @@ async function setup(b: { health?: string; role?: string } = {}) {
   server.putEphemeral(paths.member('a'), encodeRecord({ ...member('a', 10), role: 'ACTIVE' }), holder);
   server.putEphemeral(
     paths.member('b'),
-    encodeRecord({ ...member('b', 5, b.health ?? 'HEALTHY'), role: b.role ?? 'STANDBY' }),
+    encodeRecord({
+      ...member('b', 5, b.health ?? 'HEALTHY'),
+      role: b.role ?? 'STANDBY',
+      ...(b.notElectableReason ? { notElectableReason: b.notElectableReason } : {}),
+    }),
     holder,
   );
   return { server, store: cli };
@@ -55,6 +59,14 @@ describe('planSwitchover', () => {
       'unhealthy (health UNHEALTHY)',
       'not standing by (NEUTRAL: not electable, or not connected to ZooKeeper)',
     ]);
+  });
+
+  it("names the service's own reason a member cannot take over (a lagging replica)", async () => {
+    const why = 'health UNHEALTHY: replica lags 9000000 bytes behind, more than maximumLagOnFailover 1048576';
+    const { store } = await setup({ health: 'UNHEALTHY', notElectableReason: why });
+    const plan = await planSwitchover(store, 'ns1');
+    expect(plan.to).toBeNull();
+    expect(plan.candidates[0]!.why).toEqual([`unhealthy (${why})`]);
   });
 
   it('no lock holder: nothing to hand over (no-eligible-target)', async () => {
