@@ -440,6 +440,14 @@ describe('failover with real agents on a real ZooKeeper', () => {
     await c.node(b).agent!.waitForRole('standby');
     await c.node('nn3').service.setHealthy(true);
     await c.node('nn3').agent!.waitForRole('standby');
+    // The others defer to what nn3's member znode says, which it writes just after its role
+    // changes: wait until the znode says healthy, or a freeze right now would catch the old one.
+    await waitFor('nn3 published as a healthy standby', async () => {
+      const r = await c.hafc(['status', '--json', '-c', c.node('nn3').configFile]);
+      const m = (JSON.parse(r.stdout) as { members: { node: string; health: string; role: string }[] })
+        .members;
+      return m.some((x) => x.node === 'nn3' && x.health === 'HEALTHY' && x.role === 'STANDBY');
+    });
     return { c, a: active.id, b };
   }
 
