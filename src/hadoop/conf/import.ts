@@ -14,6 +14,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError } from '../../errors.js';
 import { InvalidConfigError, parseConfig } from '../../config/load.js';
+import { DEFAULT_TICK_TIME_MS, relayAllowanceMs } from '../../config/timing.js';
 import { AVAILABLE_AGENTS } from '../../config/validate.js';
 import { HadoopConf, javaSystemProperties, type Lookup } from './configuration.js';
 import { translateFencing } from './fencing.js';
@@ -249,20 +250,25 @@ function rank(p: string[]): number {
 }
 
 /**
- * With demote, the to-standby deadline must fit in the lease. For hdfs-namenode that deadline is
- * service.transitionTimeoutMs, which the loader's lease rule does not read (it reads
- * requestTimeoutMs), so the import checks it itself.
+ * With demote, the to-standby deadline must fit in the lease as the agent computes it at runtime
+ * (less the relay allowance). For hdfs-namenode that deadline is service.transitionTimeoutMs,
+ * which the loader's lease rule does not read (it reads requestTimeoutMs), so the import checks
+ * it itself: otherwise check-config passes a file whose agent then refuses to compete.
  */
 function checkTransitionLease(d: Draft, notes: Notes): void {
   const zk = d.config.zookeeper as { onConnectionLoss?: string; sessionTimeoutMs?: number };
   const service = d.config.service as { transitionTimeoutMs?: number };
   if (zk.onConnectionLoss !== 'demote' || service.transitionTimeoutMs === undefined) return;
   const session = zk.sessionTimeoutMs ?? 10_000;
-  const lease = session - Math.max(1000, Math.floor(session / 10)) - service.transitionTimeoutMs;
+  const lease =
+    session -
+    Math.max(1000, Math.floor(session / 10)) -
+    relayAllowanceMs(DEFAULT_TICK_TIME_MS) -
+    service.transitionTimeoutMs;
   if (lease >= 1000) return;
   const from = d.optional.find((o) => o.path.join('.') === 'service.transitionTimeoutMs')?.from ?? '';
   notes.add(
-    `${from} = ${service.transitionTimeoutMs} is not written as service.transitionTimeoutMs for ${d.what}, because with zookeeper.onConnectionLoss: demote the to-standby deadline must leave at least 1000 ms of the ${session} ms session (less the safety margin); hafc's default is used`,
+    `${from} = ${service.transitionTimeoutMs} is not written as service.transitionTimeoutMs for ${d.what}, because with zookeeper.onConnectionLoss: demote the to-standby deadline must leave at least 1000 ms of the ${session} ms session, less the safety margin and ZooKeeper's relay allowance (${relayAllowanceMs(DEFAULT_TICK_TIME_MS)} ms at the default tickTime); hafc's default is used`,
   );
   delete service.transitionTimeoutMs;
   d.optional = d.optional.filter((o) => o.path.join('.') !== 'service.transitionTimeoutMs');
