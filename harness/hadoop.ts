@@ -96,12 +96,12 @@ function register(pid: number, marker: string, cmd: string): void {
   );
 }
 
-interface Spawned {
+export interface Spawned {
   child: ChildProcess;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function spawnJava(
+export function spawnJava(
   dir: string,
   confDir: string,
   mainClass: string,

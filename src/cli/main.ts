@@ -6,6 +6,7 @@ import { registerAgent } from './agent.js';
 import { registerCheckConfig } from './check-config.js';
 import { registerFailover } from './failover.js';
 import { registerHistory } from './history.js';
+import { registerImportHadoop } from './import-hadoop.js';
 import { registerInit } from './init.js';
 import { registerPause } from './pause.js';
 import { registerStatus } from './status.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerHistory(program);
   registerFailover(program);
   registerPause(program);
+  registerImportHadoop(program);
   return program;
 }
 
