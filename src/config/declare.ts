@@ -87,6 +87,11 @@ export interface VariantSpec {
   keys: Shape;
   /** Whether the agent can ask another node's service to demote (graceful fencing). */
   gracefulFencing: boolean;
+  /**
+   * The key (of this variant) whose value bounds the agent's to-standby: the lease budget
+   * subtracts it. One declaration, so that the timing rules and the agent cannot disagree.
+   */
+  toStandbyKey: string;
 }
 
 /** A mapping whose keys depend on the value of one of them (service.agent). */

@@ -134,6 +134,7 @@ const SERVICE = variants('agent', {
     shell: {
       doc: 'A service driven by shell hooks. Hooks get HAFC_CLUSTER, HAFC_NODE_ID, HAFC_ROLE, HAFC_EPOCH and HAFC_REASON in their environment.',
       gracefulFencing: false,
+      toStandbyKey: 'hookTimeoutMs',
       keys: {
         toActive: command({ doc: 'Makes the local service active; exit 0 = done.' }),
         toStandby: command({ doc: 'Makes the local service standby; exit 0 = done.' }),
@@ -152,6 +153,7 @@ const SERVICE = variants('agent', {
     http: {
       doc: 'A service with an HTTP control API.',
       gracefulFencing: true,
+      toStandbyKey: 'requestTimeoutMs',
       keys: {
         url: string({
           rule: URL_RULE,
@@ -180,6 +182,7 @@ const SERVICE = variants('agent', {
     'hdfs-namenode': {
       doc: 'An HDFS NameNode, driven like ZKFC does over Hadoop IPC (HAServiceProtocol, SIMPLE auth). The NameNode accepts the transitions only with dfs.ha.automatic-failover.enabled=true (docs/hadoop.md).',
       gracefulFencing: true,
+      toStandbyKey: 'transitionTimeoutMs',
       keys: {
         rpcAddress: string({
           rule: hostPort(1),

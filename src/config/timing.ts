@@ -26,14 +26,19 @@ export function relayAllowanceMs(tickTimeMs: number): number {
   return Math.round(halfTick + Math.max(25, halfTick / 4));
 }
 
+/** The declared key of the agent's to-standby bound (schema: `toStandbyKey` of its variant). */
+function toStandbyKeyOf(service: ServiceConfig): string {
+  return CONFIG.keys.service.variants[service.agent].toStandbyKey;
+}
+
 /** Longest time the to-standby (and to-active) transition of the local service may take. */
 export function transitionTimeoutMs(service: ServiceConfig): number {
-  return service.agent === 'shell' ? service.hookTimeoutMs : service.requestTimeoutMs;
+  return (service as unknown as Record<string, number>)[toStandbyKeyOf(service)]!;
 }
 
 /** The key transitionTimeoutMs reads, for messages. */
 export function transitionTimeoutKey(service: ServiceConfig): string {
-  return service.agent === 'shell' ? 'service.hookTimeoutMs' : 'service.requestTimeoutMs';
+  return `service.${toStandbyKeyOf(service)}`;
 }
 
 /**
@@ -96,7 +101,8 @@ const HEALTH = CONFIG.keys.health.keys;
 const SERVICE = CONFIG.keys.service.variants;
 
 function transitionBounds(service: ServiceConfig): Bounds {
-  return service.agent === 'shell' ? SERVICE.shell.keys.hookTimeoutMs : SERVICE.http.keys.requestTimeoutMs;
+  const keys = SERVICE[service.agent].keys as Record<string, unknown>;
+  return keys[toStandbyKeyOf(service)] as Bounds;
 }
 
 const RULES: Rule[] = [
