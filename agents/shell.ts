@@ -5,7 +5,8 @@
  */
 import { systemClock, type Clock } from '../src/clock.js';
 import type { ShellServiceConfig } from '../src/config/types.js';
-import { ConfigError } from '../src/errors.js';
+import { ConfigError, errorMessage } from '../src/errors.js';
+import { HealthUnhealthyError, commandDefiniteCause } from '../src/health/errors.js';
 import { hookEnv } from '../src/exec/hook-env.js';
 import { assertSucceeded, printable, runCommand, type CommandResult } from '../src/exec/run.js';
 import type { Logger } from '../src/log.js';
@@ -53,7 +54,16 @@ export class ShellAgent implements ServiceAgent {
         'health.check is "agent" but service.check is not set: the shell agent has no check command to run',
       );
     }
-    await this.run(this.cfg.check, 'check hook', ctx, signal, 'debug');
+    const r = await this.exec(this.cfg.check, 'check hook', ctx, signal, 'debug');
+    try {
+      assertSucceeded(r);
+    } catch (err) {
+      // A check program that is not there is proof, not a bad answer: marked so the health
+      // monitor re-probes at health.fastIntervalMs. Any other failure keeps the runner's error.
+      const definite = commandDefiniteCause(r);
+      if (definite === undefined) throw err;
+      throw new HealthUnhealthyError(errorMessage(err), { cause: err, definite });
+    }
   }
 
   private async queryState(
@@ -76,6 +86,19 @@ export class ShellAgent implements ServiceAgent {
   }
 
   private async run(
+    cmd: Command,
+    what: string,
+    ctx: HookContext,
+    signal: AbortSignal,
+    level: 'info' | 'debug',
+  ): Promise<CommandResult> {
+    const r = await this.exec(cmd, what, ctx, signal, level);
+    assertSucceeded(r);
+    return r;
+  }
+
+  /** Runs and logs the hook; the caller decides what its failure means. */
+  private async exec(
     cmd: Command,
     what: string,
     ctx: HookContext,
@@ -106,7 +129,6 @@ export class ShellAgent implements ServiceAgent {
       stderr: r.stderr,
       truncated: r.truncated,
     });
-    assertSucceeded(r);
     return r;
   }
 }

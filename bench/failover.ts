@@ -26,6 +26,7 @@
  * split-brain violation, 2 on bad arguments, 130 / 143 after SIGINT / SIGTERM.
  *
  *   node dist/bench/failover.js [--iterations N] [--out FILE] [--session-timeout-ms MS]
+ *                               [--profile default|fast] [--scenarios a,b,...]
  *
  * This is a measurement tool: it asserts nothing about how fast anything is.
  */
@@ -35,12 +36,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { FAST_HEALTH, type HealthProfile } from '../harness/agent-config.js';
 import { killAllDemoServices } from '../harness/demo-service-proc.js';
 import { HaCluster } from '../harness/ha-cluster.js';
 import { SharedResource, type Violation } from '../harness/shared-resource.js';
 import { ZkEnsemble } from '../harness/zk-ensemble.js';
 
 // --- arguments -------------------------------------------------------------------------------
+
+type Scenario = 'serviceCrash' | 'agentKill' | 'cleanStop' | 'switchover' | 'agentRestart';
+const SCENARIOS: Scenario[] = ['serviceCrash', 'agentKill', 'cleanStop', 'switchover', 'agentRestart'];
 
 const USAGE = `usage: node dist/bench/failover.js [options]
 
@@ -49,14 +54,31 @@ Measures hafc failover latency with real ZooKeeper, agent and service processes.
   --iterations N            trials per scenario (default 5)
   --out FILE                also write the JSON result to FILE
   --session-timeout-ms MS   ZooKeeper session timeout of the agents (default 4000)
+  --profile NAME            health profile: default (interval 200, fall 2, fastIntervalMs
+                            left to its default, 50), fast (fastIntervalMs 25, pid watch on)
+                            or off (fastIntervalMs 200: no fast path, as before it existed)
+  --scenarios LIST          comma-separated scenarios to run (default all): ${SCENARIOS.join(',')}
+  --agent-node-args ARGS    node options for every agent, space-separated, e.g.
+                            "--lite-mode --max-semi-space-size=1" (memory experiments)
   -h, --help                show this help
 
 Progress goes to stderr; the JSON result is the last line on stdout.`;
+
+type Profile = 'default' | 'fast' | 'off';
+/** off: fastIntervalMs = intervalMs, no pid watch: detection as it was before the fast path. */
+const PROFILES: Record<Profile, HealthProfile | undefined> = {
+  default: undefined,
+  fast: FAST_HEALTH,
+  off: { fastIntervalMs: 200 },
+};
 
 interface Options {
   iterations: number;
   out: string | undefined;
   sessionTimeoutMs: number;
+  profile: Profile;
+  scenarios: Scenario[];
+  agentNodeArgs: string[];
 }
 
 class UsageError extends Error {}
@@ -72,6 +94,9 @@ function parseOptions(argv: string[]): Options | 'help' {
         iterations: { type: 'string' },
         out: { type: 'string' },
         'session-timeout-ms': { type: 'string' },
+        profile: { type: 'string' },
+        scenarios: { type: 'string' },
+        'agent-node-args': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -87,7 +112,31 @@ function parseOptions(argv: string[]): Options | 'help' {
     return Number(raw);
   };
   if (values.out === '') throw new UsageError('--out needs a file name');
+  const profile = values.profile ?? 'default';
+  if (!Object.hasOwn(PROFILES, profile)) {
+    throw new UsageError(
+      `--profile must be one of ${Object.keys(PROFILES).join(', ')}, got ${JSON.stringify(profile)}`,
+    );
+  }
+  const scenarios = (values.scenarios ?? SCENARIOS.join(',')).split(',').map((x) => x.trim());
+  for (const sc of scenarios) {
+    if (!(SCENARIOS as string[]).includes(sc)) {
+      throw new UsageError(
+        `--scenarios: unknown scenario ${JSON.stringify(sc)}; known: ${SCENARIOS.join(', ')}`,
+      );
+    }
+  }
+  const agentNodeArgs = (values['agent-node-args'] ?? '').split(' ').filter((a) => a !== '');
+  const notOption = agentNodeArgs.find((a) => !a.startsWith('--'));
+  if (notOption !== undefined) {
+    throw new UsageError(
+      `--agent-node-args: every item must be a node option (--x), got ${JSON.stringify(notOption)}`,
+    );
+  }
   return {
+    agentNodeArgs,
+    profile: profile as Profile,
+    scenarios: [...new Set(scenarios)] as Scenario[],
     iterations: int('iterations', values.iterations, 5, 1, 1000),
     out: values.out,
     // ZooKeeper negotiates within [2, 150] ticks of 200 ms (the ensemble's maxSessionTimeout: 30 s).
@@ -137,7 +186,15 @@ class Trial {
   static async start(ensemble: ZkEnsemble, name: string, sessionTimeoutMs: number): Promise<Trial> {
     const resource = await SharedResource.start();
     try {
-      const cluster = await HaCluster.start({ ensemble, resource, sessionTimeoutMs, cluster: name });
+      const health = healthProfile;
+      const cluster = await HaCluster.start({
+        ensemble,
+        resource,
+        sessionTimeoutMs,
+        cluster: name,
+        ...(health !== undefined ? { health: () => health } : {}),
+        ...(agentNodeArgs.length > 0 ? { agentOptions: () => ({ nodeArgs: agentNodeArgs }) } : {}),
+      });
       const t = new Trial(resource, cluster);
       live.add(t);
       if (cleaning) {
@@ -175,6 +232,10 @@ class Trial {
 }
 
 const live = new Set<Trial>();
+/** The --profile in force for every trial. */
+let healthProfile: HealthProfile | undefined;
+/** --agent-node-args. */
+let agentNodeArgs: string[] = [];
 /** Every split-brain violation any trial's checker saw, over the whole run. */
 const violations: Violation[] = [];
 /** The settings of the first generated agent config (every trial uses the same ones). */
@@ -202,9 +263,6 @@ function cleanup(): Promise<void> {
 }
 
 // --- measurements ----------------------------------------------------------------------------
-
-type Scenario = 'serviceCrash' | 'agentKill' | 'cleanStop' | 'switchover' | 'agentRestart';
-const SCENARIOS: Scenario[] = ['serviceCrash', 'agentKill', 'cleanStop', 'switchover', 'agentRestart'];
 
 const DESCRIPTION: Record<Scenario, string> = {
   serviceCrash: 'kill -9 of the active demo service -> the other service takes the shared resource',
@@ -475,8 +533,16 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const { iterations, sessionTimeoutMs } = opts;
-  Object.assign(result, { iterations, config: { sessionTimeoutMs } });
+  const { iterations, sessionTimeoutMs, scenarios } = opts;
+  healthProfile = PROFILES[opts.profile];
+  agentNodeArgs = opts.agentNodeArgs;
+  Object.assign(result, {
+    iterations,
+    profile: opts.profile,
+    scenarios,
+    agentNodeArgs,
+    config: { sessionTimeoutMs },
+  });
 
   const samples: Record<Scenario, TrialResult[]> = {
     serviceCrash: [],
@@ -488,7 +554,7 @@ async function main(): Promise<number> {
   const notes: string[] = [];
   let agentRss: Record<string, unknown> | null = null;
   const fill = (): void => {
-    for (const sc of SCENARIOS) {
+    for (const sc of scenarios) {
       const lat = summarize(samples[sc].map((r) => r.failoverMs));
       result[sc] = {
         description: DESCRIPTION[sc],
@@ -516,7 +582,7 @@ async function main(): Promise<number> {
   };
 
   // A stuck step should never be possible (every wait has a deadline), but the whole run gets one too.
-  const overallMs = 120_000 + iterations * SCENARIOS.length * (sessionTimeoutMs * 4 + 30_000);
+  const overallMs = 120_000 + iterations * scenarios.length * (sessionTimeoutMs * 4 + 30_000);
   const guard = setTimeout(
     () => abort(new Error(`the whole benchmark took longer than ${overallMs} ms`)),
     overallMs,
@@ -531,7 +597,7 @@ async function main(): Promise<number> {
         let seq = 0;
         const name = (): string => `bench-${process.pid}-${++seq}`;
         for (let i = 1; i <= iterations; i++) {
-          for (const sc of SCENARIOS) {
+          for (const sc of scenarios) {
             const before = violations.length;
             const r = await runTrial(ensemble, sc, name(), sessionTimeoutMs);
             samples[sc].push(r);

@@ -15,6 +15,10 @@ export interface AgentConfigOptions {
   noFailover?: boolean;
   healthIntervalMs?: number;
   healthTimeoutMs?: number;
+  /** health.fastIntervalMs; left out, the config's default (intervalMs / 4). */
+  healthFastIntervalMs?: number;
+  /** health.pidFile: the service's pid file, watched by the agent. */
+  healthPidFile?: string;
   /** YAML list items for fencing.methods, e.g. ['- graceful', '- shell: "..."']. */
   fencingMethods: string[];
   /** A digest credentials file for zookeeper.auth. */
@@ -35,7 +39,14 @@ export function agentConfigYaml(o: AgentConfigOptions): string {
     '  requestTimeoutMs: 1000',
     `  onConnectionLoss: ${o.policy ?? 'demote'}`,
     ...(o.credentialsFile ? [`  auth: { scheme: digest, credentialsFile: ${o.credentialsFile} }`] : []),
-    `health: { intervalMs: ${o.healthIntervalMs ?? 200}, timeoutMs: ${o.healthTimeoutMs ?? 300}, fall: 2, rise: 1 }`,
+    `health: { ${[
+      `intervalMs: ${o.healthIntervalMs ?? 200}`,
+      `timeoutMs: ${o.healthTimeoutMs ?? 300}`,
+      'fall: 2',
+      'rise: 1',
+      ...(o.healthFastIntervalMs !== undefined ? [`fastIntervalMs: ${o.healthFastIntervalMs}`] : []),
+      ...(o.healthPidFile !== undefined ? [`pidFile: ${JSON.stringify(o.healthPidFile)}`] : []),
+    ].join(', ')} }`,
     'service:',
     '  agent: http',
     `  url: http://127.0.0.1:${o.port}`,
@@ -51,4 +62,18 @@ export function agentConfigYaml(o: AgentConfigOptions): string {
     `log: { level: ${o.logLevel ?? 'debug'}, format: json }`,
     o.extraYaml ?? '',
   ].join('\n');
+}
+
+/**
+ * The fast crash-detection profile (bench/README.md): the test profile's interval and fall,
+ * a definite failure re-probed after 25 ms, and the service's pid watched every 25 ms, so that a
+ * crashed service is declared unhealthy within one poll of its exit.
+ */
+export const FAST_HEALTH = { fastIntervalMs: 25, watchPid: true } as const;
+
+/** How a node's health section departs from the test profile (see HaClusterOptions.health). */
+export interface HealthProfile {
+  fastIntervalMs?: number;
+  /** Watch the demo service's pid file (the one HaCluster writes for KILL_BY_PIDFILE). */
+  watchPid?: boolean;
 }

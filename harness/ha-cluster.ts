@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { agentConfigYaml } from './agent-config.js';
+import { agentConfigYaml, type HealthProfile } from './agent-config.js';
 import { AgentProc, hafcBin, type AgentStartOptions } from './agent-proc.js';
 import { startDemoService, type DemoServiceProc } from './demo-service-proc.js';
 import type { SharedResource } from './shared-resource.js';
@@ -47,6 +47,8 @@ export interface HaClusterOptions {
   controlToken?: string;
   /** Extra top-level YAML appended to every config. */
   extraYaml?: (id: string) => string;
+  /** The health profile's fast path and pid watch, per node id. @default the config's defaults */
+  health?: (id: string) => HealthProfile;
   /** How each agent process is started (stderr redirection, node options), per node id. */
   agentOptions?: (id: string) => AgentStartOptions;
 }
@@ -80,7 +82,7 @@ export class HaCluster {
     for (let i = 0; i < n; i++) {
       const id = `nn${i + 1}`;
       const service = await startDemoService({ id, resourcePort: opts.resource.port });
-      fs.writeFileSync(path.join(c.dir, `${id}.pid`), String(service.pid));
+      fs.writeFileSync(c.pidFile(id), String(service.pid));
       const configFile = path.join(c.dir, `${id}.yaml`);
       const proxies = opts.ownProxies
         ? await Promise.all(opts.ensemble.servers.map((srv) => TcpProxy.start(srv.clientPort)))
@@ -99,6 +101,7 @@ export class HaCluster {
 
   configYaml(id: string, port: number, priority: number, connect: string): string {
     const o = this.opts;
+    const health = o.health?.(id);
     return agentConfigYaml({
       cluster: this.cluster,
       id,
@@ -112,7 +115,14 @@ export class HaCluster {
       tokenFile: o.controlToken ? this.tokenFile() : undefined,
       fencingMethods: o.fencingMethods?.(id) ?? ['- graceful', `- shell: ${JSON.stringify(KILL_BY_PIDFILE)}`],
       extraYaml: o.extraYaml?.(id),
+      healthFastIntervalMs: health?.fastIntervalMs,
+      healthPidFile: health?.watchPid ? this.pidFile(id) : undefined,
     });
+  }
+
+  /** The demo service's pid file (what KILL_BY_PIDFILE and health.pidFile read). */
+  pidFile(id: string): string {
+    return path.join(this.dir, `${id}.pid`);
   }
 
   private tokenFile(): string {

@@ -43,7 +43,15 @@ export function buildParts(cfg: HafcConfig, logger: Logger, clock: Clock, role: 
     config: cfg,
     agent,
     fencer,
-    health: { check, intervalMs: h.intervalMs, timeoutMs: h.timeoutMs, fall: h.fall, rise: h.rise },
+    health: {
+      check,
+      intervalMs: h.intervalMs,
+      timeoutMs: h.timeoutMs,
+      fall: h.fall,
+      rise: h.rise,
+      fastIntervalMs: h.fastIntervalMs,
+      pidFile: h.pidFile,
+    },
   };
 }
 

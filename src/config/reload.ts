@@ -148,6 +148,8 @@ export const RELOAD_RULES: Readonly<Record<string, ReloadRule>> = {
   'health.timeoutMs': live('from the next check on'),
   'health.fall': live('compared with the failures counted so far at the next result'),
   'health.rise': live('compared with the successes counted so far at the next result'),
+  'health.fastIntervalMs': live("from the next wait on (and the pid watch's next poll)"),
+  'health.pidFile': live('read by the next check; the process it names is watched from then on'),
   'health.check': live('from the next check on; the health state is kept', { display: showCheck }),
   'service.agent': restart('the service agent is chosen at start'),
   'service.toActive': live('used by the next activation', { display: hidden('a command, not shown') }),

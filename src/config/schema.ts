@@ -101,9 +101,34 @@ const ZOOKEEPER = section(
   { required: true, doc: 'The ZooKeeper ensemble the nodes elect through.' },
 );
 
+/**
+ * A quarter of the interval: the fast path then declares a crash (fall - 1) x intervalMs / 4
+ * after the first refused check. A fixed figure (HAProxy leaves fastinter = inter unless told)
+ * would either do nothing for a 200 ms profile or re-probe a 10 s one 200 times faster; a
+ * quarter keeps each profile's own proportion, and it costs nothing at rest, since fast checks
+ * run only after a definite failure, at most fall - 1 of them.
+ */
+export function defaultFastIntervalMs(intervalMs: number): number {
+  return Math.max(1, Math.floor(intervalMs / 4));
+}
+
 const HEALTH = section(
   {
     intervalMs: ms({ min: 1, default: 1000, doc: 'Time between health checks.' }),
+    fastIntervalMs: ms({
+      min: 1,
+      default: {
+        text: 'intervalMs / 4 (at least 1)',
+        derive: (health) =>
+          defaultFastIntervalMs(typeof health.intervalMs === 'number' ? health.intervalMs : 1000),
+      },
+      doc: 'Time to the next check after a definite failure (connection refused or reset, check program missing) of a healthy service, until fall is reached or a check passes; also how often the pidFile process is looked at. Timeouts and bad answers keep intervalMs. At most intervalMs (equal: no fast path).',
+    }),
+    pidFile: string({
+      rule: ABSOLUTE_PATH,
+      optional: true,
+      doc: "The service's pid file. Every check first verifies that the process it names runs (a missing or garbage file fails the check), and that process is polled every fastIntervalMs: when it exits, the service counts as unhealthy at once (fall failures), without waiting for further checks.",
+    }),
     timeoutMs: ms({
       min: 1,
       default: 2000,

@@ -116,6 +116,7 @@ const RULES: Rule[] = [
   range('health.timeoutMs', (c) => c.health.timeoutMs, HEALTH.timeoutMs),
   range('health.fall', (c) => c.health.fall, HEALTH.fall),
   range('health.rise', (c) => c.health.rise, HEALTH.rise),
+  range('health.fastIntervalMs', (c) => c.health.fastIntervalMs, HEALTH.fastIntervalMs),
   range('fencing.timeoutMs', (c) => c.fencing.timeoutMs, CONFIG.keys.fencing.keys.timeoutMs),
   range(
     'election.priorityGraceMs',
@@ -145,6 +146,19 @@ const RULES: Rule[] = [
       return (
         `health.timeoutMs (${c.health.timeoutMs}) must be less than health.intervalMs x health.fall ` +
         `(${window}), or a hung check could never count as a failure in time`
+      );
+    },
+  },
+
+  // The fast path shortens the wait after a definite failure; a "fast" interval longer than the
+  // normal one would lengthen it instead.
+  {
+    inputs: () => ['health.fastIntervalMs', 'health.intervalMs'],
+    check: (c) => {
+      if (c.health.fastIntervalMs <= c.health.intervalMs) return undefined;
+      return (
+        `health.fastIntervalMs (${c.health.fastIntervalMs}) must be at most health.intervalMs ` +
+        `(${c.health.intervalMs}): it is the shorter wait after a definite failure`
       );
     },
   },

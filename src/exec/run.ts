@@ -92,6 +92,8 @@ export interface CommandResult {
   procState?: string;
   /** Set when the command could not be started at all (ENOENT, EACCES, ...). */
   spawnError?: string;
+  /** The errno code of a spawn failure, e.g. "ENOENT" (a health check tells a missing program by it). */
+  spawnErrorCode?: string;
 }
 
 export const DEFAULT_KILL_GRACE_MS = 2000;
@@ -165,6 +167,7 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
     let exitCode: number | null = null;
     let exitSignal: string | null = null;
     let spawnError: string | undefined;
+    let spawnErrorCode: string | undefined;
     let timedOut = false;
     let aborted = false;
     let abandoned = false;
@@ -241,6 +244,7 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
         ...(pgid !== undefined && spawnError === undefined ? { pid: pgid } : {}),
         ...(procState !== undefined ? { procState } : {}),
         ...(spawnError !== undefined ? { spawnError } : {}),
+        ...(spawnErrorCode !== undefined ? { spawnErrorCode } : {}),
       });
     };
 
@@ -343,6 +347,7 @@ export async function runCommand(cmd: Command, opts: RunOptions): Promise<Comman
       // Only spawn failures reach here: we never call child.kill() and have no stdin to write.
       if (exited) return;
       spawnError = err.code ? `${err.code} (${err.message})` : err.message;
+      spawnErrorCode = err.code;
       exited = true;
       openStreams = 0;
       terminating = false;

@@ -5,6 +5,7 @@
  * Contract of a HealthCheck, relied on by HealthMonitor:
  * - resolve = healthy; throw = not, with a message naming what was checked and what came back;
  * - a HealthUnhealthyError (EHEALTH_UNHEALTHY) when the service answered and the answer is bad,
+ *   marked `definite` when the failure proves nothing serves (refused, reset, program missing),
  *   a HealthTimeoutError (EHEALTH_TIMEOUT) when it did not answer before `signal` aborted,
  *   a ConfigError (ECONFIG) only when the check can never work as set up;
  * - honour `signal`: once it aborts, stop reading, close sockets, kill children.
@@ -21,7 +22,14 @@ import { describeNetworkError } from '../exec/net-errors.js';
 import { printable, runCommand } from '../exec/run.js';
 import type { HookContext, ServiceAgent } from '../service/agent.js';
 import { VERSION } from '../version.js';
-import { HealthTimeoutError, HealthUnhealthyError, describeThrown, errorCode } from './errors.js';
+import {
+  HealthTimeoutError,
+  HealthUnhealthyError,
+  commandDefiniteCause,
+  definiteCause,
+  describeThrown,
+  errorCode,
+} from './errors.js';
 
 /**
  * `description` names what is checked (URL, host:port, command); the monitor puts it in the
@@ -173,7 +181,7 @@ function httpCheck(
       if (signal.aborted) throw timeoutError(what, signal, started, clock, err);
       throw new HealthUnhealthyError(
         `${what}: answered ${res.status} but reading the body failed: ${describeHttpError(err, cfg.url)}`,
-        { cause: err },
+        { cause: err, definite: definiteCause(err) },
       );
     }
     // A pathological operator regex could still be slow; the 64 KiB bound caps how slow.
@@ -217,6 +225,7 @@ function tcpCheck(host: string, port: number, clock: Clock): (signal: AbortSigna
           done(
             new HealthUnhealthyError(`${what}: connect failed: ${describeNetworkError(err, host)}`, {
               cause: err,
+              definite: definiteCause(err),
             }),
           );
         }
@@ -257,15 +266,16 @@ function commandCheck(
       );
     }
     // Not fatal: a script on a mount that is briefly away must not end monitoring for good.
+    const definite = commandDefiniteCause(res);
     if (res.spawnError !== undefined) {
-      throw new HealthUnhealthyError(`${name}: could not be started: ${res.spawnError}`);
+      throw new HealthUnhealthyError(`${name}: could not be started: ${res.spawnError}`, { definite });
     }
     if (res.exitCode === 0) return;
     const how =
       res.exitCode !== null ? `exited ${res.exitCode}` : `was killed by ${res.signal ?? 'a signal'}`;
     const output = res.stderr.trim() !== '' ? res.stderr : res.stdout;
     const tail = output.trim() !== '' ? `; output: ${quote(output, true)}` : '';
-    throw new HealthUnhealthyError(`${name}: ${how}${tail}`);
+    throw new HealthUnhealthyError(`${name}: ${how}${tail}`, { definite });
   };
 }
 
@@ -288,7 +298,10 @@ function agentCheck(
       if (code === 'EHOOKTIMEOUT' || code === 'EHEALTH_TIMEOUT') {
         throw new HealthTimeoutError(`${what}: ${describeThrown(err)}`, { cause: err });
       }
-      throw new HealthUnhealthyError(`${what}: ${describeThrown(err)}`, { cause: err });
+      throw new HealthUnhealthyError(`${what}: ${describeThrown(err)}`, {
+        cause: err,
+        definite: definiteCause(err),
+      });
     }
   };
 }
@@ -311,7 +324,10 @@ function timeoutError(
 function classifyRequestError(what: string, url: string, err: unknown): Error {
   const cause = describeHttpError(err, url);
   if (errorCode(err) === 'ETIMEDOUT') return new HealthTimeoutError(`${what}: ${cause}`, { cause: err });
-  return new HealthUnhealthyError(`${what}: request failed: ${cause}`, { cause: err });
+  return new HealthUnhealthyError(`${what}: request failed: ${cause}`, {
+    cause: err,
+    definite: definiteCause(err),
+  });
 }
 
 function formatHostPort(host: string, port: number): string {

@@ -34,6 +34,19 @@
  * honour it, so a check that ignores its signal cannot stall monitoring (its late result is
  * dropped).
  *
+ * Fast path (HAProxy's `fastinter`): while HEALTHY, a failure the check marked definite (refused,
+ * reset, program missing: errors.ts) is followed by the next check after fastIntervalMs instead
+ * of intervalMs, until `fall` is reached or a check passes. A crash is then declared after
+ * (fall - 1) x fastIntervalMs from the first failed check, instead of (fall - 1) x intervalMs.
+ * Timeouts and bad answers keep intervalMs: a hung or flapping service fails over no sooner than
+ * without the fast path. `fall` itself is unchanged, so one refused connection still demotes no one.
+ *
+ * Pid watch (pidFile, pid-watch.ts): every check first verifies that the process the pid file
+ * names runs; between checks that process is polled every fastIntervalMs. When it exits, the
+ * check in flight is abandoned and one runs at once; it finds the process gone, a failure marked
+ * 'exited', which counts as `fall` failures: an exited process is proof, and a new process under
+ * the pid file must earn `rise` successes like any recovering service.
+ *
  * Listener contract (onChange, onResult): called synchronously from the loop, one at a time, in
  * order; a listener that throws (or returns a rejecting promise) is logged and the loop goes on.
  * Listeners must not block: the next check waits for them.
@@ -46,9 +59,12 @@ import {
   HealthTimeoutError,
   HealthUnhealthyError,
   classifyFailure,
+  definiteCause,
+  definiteOf,
   describeThrown,
   errorCode,
 } from './errors.js';
+import { PidWatch } from './pid-watch.js';
 
 export type HealthState = 'INITIALIZING' | 'HEALTHY' | 'UNHEALTHY' | 'NOT_RESPONDING' | 'MONITOR_FAILED';
 
@@ -87,6 +103,13 @@ export interface HealthMonitorOptions {
   fall: number;
   /** Consecutive successes before INITIALIZING / UNHEALTHY / NOT_RESPONDING becomes HEALTHY. */
   rise: number;
+  /**
+   * Time between check starts after a definite failure while HEALTHY, and the pid watch's poll
+   * period; at most intervalMs. @default intervalMs (no fast path)
+   */
+  fastIntervalMs?: number;
+  /** The service's pid file: its process is watched (see the header). @default none */
+  pidFile?: string;
   clock: Clock;
   logger: Logger;
   /**
@@ -106,12 +129,13 @@ class StopSignal extends Error {
   }
 }
 
-type Outcome = { kind: 'done'; result: HealthResult } | { kind: 'stopped' };
+/** `preempted`: the watched process exited during the check; its result no longer matters. */
+type Outcome = { kind: 'done'; result: HealthResult } | { kind: 'stopped' } | { kind: 'preempted' };
 
 /** What a reload (SIGHUP) may change in a running monitor. */
 export type HealthSettings = Pick<
   HealthMonitorOptions,
-  'check' | 'intervalMs' | 'timeoutMs' | 'fall' | 'rise' | 'name'
+  'check' | 'intervalMs' | 'timeoutMs' | 'fall' | 'rise' | 'name' | 'fastIntervalMs' | 'pidFile'
 >;
 
 export class HealthMonitor {
@@ -120,11 +144,21 @@ export class HealthMonitor {
   private timeoutMs!: number;
   private fall!: number;
   private rise!: number;
+  private fastIntervalMs!: number;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private name!: string;
+  private pidWatch: PidWatch | null = null;
   /** Aborts the wait between two checks, so new settings are looked at before the next one. */
   private pause: AbortController | null = null;
+  /** Ends the check in flight as `preempted` (the watched process exited). */
+  private preempt: (() => void) | null = null;
+  /** The next check starts at once (set when the watched process exits). */
+  private checkNow = false;
+  /** The last failure was definite and `fall` is not reached: the next check comes sooner. */
+  private fastNext = false;
+  /** Checks of the current failure streak that started on the fast interval. */
+  private fastChecks = 0;
 
   private current: HealthState = 'INITIALIZING';
   private last: HealthResult | undefined;
@@ -139,9 +173,9 @@ export class HealthMonitor {
   private stopped = false;
 
   constructor(opts: HealthMonitorOptions) {
-    this.settle(opts);
     this.clock = opts.clock;
     this.logger = opts.logger;
+    this.settle(opts);
   }
 
   private settle(opts: HealthSettings): void {
@@ -150,12 +184,46 @@ export class HealthMonitor {
     positiveInt('health.timeoutMs', opts.timeoutMs);
     positiveInt('health.fall', opts.fall);
     positiveInt('health.rise', opts.rise);
+    const fast = opts.fastIntervalMs ?? opts.intervalMs;
+    positiveInt('health.fastIntervalMs', fast);
+    if (fast > opts.intervalMs) {
+      throw new ConfigError(
+        `health.fastIntervalMs: must be at most health.intervalMs (${opts.intervalMs}), got ${fast}`,
+      );
+    }
+    if (opts.pidFile !== undefined && (typeof opts.pidFile !== 'string' || !opts.pidFile.startsWith('/'))) {
+      throw new ConfigError(`health.pidFile: must be an absolute path, got ${JSON.stringify(opts.pidFile)}`);
+    }
     this.check = opts.check;
     this.intervalMs = opts.intervalMs;
     this.timeoutMs = opts.timeoutMs;
     this.fall = opts.fall;
     this.rise = opts.rise;
+    this.fastIntervalMs = fast;
     this.name = opts.name ?? opts.check.description ?? 'health check';
+    this.settlePidWatch(opts.pidFile, fast);
+  }
+
+  /** A new file gets a new watch (the next check reads it); the same file keeps its process. */
+  private settlePidWatch(file: string | undefined, pollMs: number): void {
+    if (this.pidWatch !== null && this.pidWatch.file === file) {
+      this.pidWatch.setPollMs(pollMs);
+      return;
+    }
+    this.pidWatch?.stop();
+    this.pidWatch =
+      file === undefined || this.stopped
+        ? null
+        : new PidWatch({ file, pollMs, clock: this.clock, onExit: (pid) => this.watchedExited(file, pid) });
+  }
+
+  /** From the pid watch's poll: no need to wait for the next check to learn what it will find. */
+  private watchedExited(file: string, pid: number): void {
+    if (this.stopped || this.pidWatch?.file !== file) return;
+    this.logger.info(`health.pidFile: process ${pid} exited; checking at once`, { pidFile: file, pid });
+    this.checkNow = true;
+    this.preempt?.();
+    this.pause?.abort();
   }
 
   /**
@@ -205,6 +273,7 @@ export class HealthMonitor {
   stop(): Promise<void> {
     if (!this.stopped) {
       this.stopped = true;
+      this.pidWatch?.stop();
       this.stopController.abort(new StopSignal());
       this.pause?.abort(new StopSignal());
     }
@@ -216,8 +285,11 @@ export class HealthMonitor {
     try {
       while (!this.stopped) {
         const startedAt = this.clock.now();
+        if (this.fastNext && !this.checkNow) this.fastChecks++;
+        this.checkNow = false;
         const outcome = await this.runOnce(startedAt);
         if (outcome.kind === 'stopped' || this.stopped) break;
+        if (outcome.kind === 'preempted') continue;
         this.record(outcome.result);
         // MONITOR_FAILED is terminal: checking again could only repeat the same setup error
         // (until a reload brings another check: reconfigure()).
@@ -239,13 +311,15 @@ export class HealthMonitor {
 
   /**
    * Until one interval after `startedAt` (from the check's start, so the rate does not drift
-   * with check duration); a reconfigure() wakes it to look at the new interval.
+   * with check duration): the fast one after a definite failure. A reconfigure() wakes it to look
+   * at the new interval; the watched process exiting ends it.
    */
   private async waitFrom(startedAt: number): Promise<void> {
     // Its own controller per wait, which stop() aborts too: nothing is added per wait to the
     // long-lived stop signal.
-    while (!this.stopped) {
-      const wait = startedAt + this.intervalMs - this.clock.now();
+    while (!this.stopped && !this.checkNow) {
+      const interval = this.fastNext ? this.fastIntervalMs : this.intervalMs;
+      const wait = startedAt + interval - this.clock.now();
       if (wait <= 0) return;
       const pause = new AbortController();
       this.pause = pause;
@@ -277,6 +351,7 @@ export class HealthMonitor {
       const finish = (outcome: Outcome): boolean => {
         if (settled) return false;
         settled = true;
+        this.preempt = null;
         cancelTimer();
         stopSignal.removeEventListener('abort', onStop);
         resolve(outcome);
@@ -298,12 +373,18 @@ export class HealthMonitor {
         ac.abort(error);
       });
       stopSignal.addEventListener('abort', onStop, { once: true });
+      this.preempt = () => {
+        finish({ kind: 'preempted' });
+        ac.abort(new HealthUnhealthyError(`${this.name}: abandoned, the watched process exited`));
+      };
 
       let pending: Promise<void>;
+      const check = this.check;
+      // Promise.resolve: a check that (wrongly) returns a non-promise must not break us.
+      const run = (): Promise<void> => Promise.resolve(check(ac.signal));
       try {
-        // Promise.resolve: a check that (wrongly) returns a non-promise must not break us.
-        const check = this.check;
-        pending = Promise.resolve(check(ac.signal));
+        const watch = this.pidWatch;
+        pending = watch === null ? run() : watch.verify(ac.signal).then(run);
       } catch (err) {
         pending = Promise.reject(err);
       }
@@ -331,6 +412,8 @@ export class HealthMonitor {
 
     if (res.kind === 'ok') {
       this.failStreak = 0;
+      this.fastNext = false;
+      this.fastChecks = 0;
       this.okStreak++;
       if (this.current !== 'HEALTHY' && this.okStreak >= this.rise) {
         this.setState('HEALTHY', {
@@ -343,6 +426,9 @@ export class HealthMonitor {
 
     this.okStreak = 0;
     this.failStreak++;
+    const definite = res.kind === 'unhealthy' ? definiteOf(res.error) : undefined;
+    // An exited process is proof the service is down, whatever the count so far.
+    if (definite === 'exited') this.failStreak = Math.max(this.failStreak, this.fall);
     const detail: HealthChangeDetail = {
       reason: res.error?.message ?? res.kind,
       consecutive: this.failStreak,
@@ -357,12 +443,22 @@ export class HealthMonitor {
     }
     const target: HealthState = res.kind === 'timeout' ? 'NOT_RESPONDING' : 'UNHEALTHY';
     if (this.current === 'HEALTHY' && this.failStreak < this.fall) {
-      this.logger.debug(`${this.name} failed (${this.failStreak}/${this.fall} before ${target})`, {
-        reason: detail.reason,
-      });
+      this.fastNext = definite !== undefined && this.fastIntervalMs < this.intervalMs;
+      if (this.fastNext) {
+        this.logger.info(
+          `${this.name} failed definitely (${definite}); next check in ${this.fastIntervalMs} ms instead of ${this.intervalMs} (${this.failStreak}/${this.fall} before ${target})`,
+          { reason: detail.reason, definite, fastIntervalMs: this.fastIntervalMs },
+        );
+      } else {
+        this.logger.debug(`${this.name} failed (${this.failStreak}/${this.fall} before ${target})`, {
+          reason: detail.reason,
+        });
+      }
       return;
     }
+    this.fastNext = false;
     this.setState(target, detail);
+    this.fastChecks = 0;
   }
 
   /** The one place state changes: logs `prev -> next` and notifies, only on a real change. */
@@ -370,7 +466,17 @@ export class HealthMonitor {
     const prev = this.current;
     if (prev === next) return;
     this.current = next;
-    const fields = { from: prev, to: next, reason: detail.reason, consecutive: detail.consecutive };
+    const definite = definiteOf(detail.error);
+    const fields = {
+      from: prev,
+      to: next,
+      reason: detail.reason,
+      consecutive: detail.consecutive,
+      // How the failure was seen, for operators and tests: proof (and which), and how many of
+      // the checks that led here came on the fast interval.
+      ...(definite !== undefined ? { definite } : {}),
+      ...(this.fastChecks > 0 ? { fastChecks: this.fastChecks } : {}),
+    };
     if (next === 'HEALTHY') this.logger.info(`health ${prev} -> ${next}`, fields);
     else if (next === 'MONITOR_FAILED') this.logger.error(`health ${prev} -> ${next}`, fields);
     else this.logger.warn(`health ${prev} -> ${next}`, fields);
@@ -407,7 +513,7 @@ function toHafcError(err: unknown, kind: HealthResultKind): HafcError {
   if (kind === 'timeout') return new HealthTimeoutError(message, { cause: err });
   const code = errorCode(err);
   if (kind === 'fatal' && code !== undefined) return new HafcError(code, message, { cause: err });
-  return new HealthUnhealthyError(message, { cause: err });
+  return new HealthUnhealthyError(message, { cause: err, definite: definiteCause(err) });
 }
 
 function positiveInt(key: string, value: unknown): void {

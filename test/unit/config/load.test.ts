@@ -86,7 +86,14 @@ describe('parseConfig defaults', () => {
         requestTimeoutMs: 3333,
         safetyMarginMs: 1000,
       },
-      health: { intervalMs: 1000, timeoutMs: 2000, fall: 3, rise: 2, check: { kind: 'agent' } },
+      health: {
+        intervalMs: 1000,
+        fastIntervalMs: 250,
+        timeoutMs: 2000,
+        fall: 3,
+        rise: 2,
+        check: { kind: 'agent' },
+      },
       service: {
         agent: 'shell',
         toActive: 'promote',

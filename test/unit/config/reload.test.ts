@@ -128,6 +128,8 @@ describe('planReload', () => {
       apply: [
         'node.priority',
         'health.intervalMs',
+        // Derived from intervalMs, so it follows it.
+        'health.fastIntervalMs',
         'health.check',
         'service.toActive',
         'fencing.methods',

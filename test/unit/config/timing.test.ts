@@ -54,6 +54,25 @@ describe('timing rules at load', () => {
     expect(config({ health: { timeoutMs: 2999 } }).health.timeoutMs).toBe(2999);
   });
 
+  it('health.fastIntervalMs <= health.intervalMs; its default is a quarter of the interval', () => {
+    expect(loadProblems({ health: { intervalMs: 2000, fastIntervalMs: 2001, fall: 2 } })).toEqual([
+      'config ns1.yaml: health.fastIntervalMs (2001) must be at most health.intervalMs (2000): it is the shorter wait after a definite failure',
+    ]);
+    const fast = (health: Record<string, unknown>) =>
+      config({ health: { timeoutMs: 1, ...health } }).health.fastIntervalMs;
+    expect(fast({ intervalMs: 200, fastIntervalMs: 200 })).toBe(200);
+    expect(fast({ intervalMs: 200 })).toBe(50);
+    expect(fast({ intervalMs: 3 })).toBe(1);
+    expect(config().health.fastIntervalMs).toBe(250);
+  });
+
+  it('health.pidFile must be an absolute path', () => {
+    expect(loadProblems({ health: { pidFile: 'run/svc.pid' } })).toHaveLength(1);
+    expect(loadProblems({ health: { pidFile: 'run/svc.pid' } })[0]).toContain('health.pidFile');
+    expect(config({ health: { pidFile: '/run/svc.pid' } }).health.pidFile).toBe('/run/svc.pid');
+    expect(config().health.pidFile).toBeUndefined();
+  });
+
   it('health.intervalMs x health.fall < zookeeper.sessionTimeoutMs', () => {
     expect(loadProblems({ health: { intervalMs: 2000, fall: 5 } })).toEqual([
       'config ns1.yaml: health.intervalMs x health.fall (10000) must be less than zookeeper.sessionTimeoutMs (10000), or a failed service would be noticed later than a dead agent',

@@ -53,6 +53,8 @@ interface Expected {
   };
   health: {
     intervalMs: number;
+    fastIntervalMs: number;
+    pidFile?: string;
     timeoutMs: number;
     fall: number;
     rise: number;

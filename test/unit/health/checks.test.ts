@@ -616,6 +616,105 @@ describe('what a check is called in the messages the monitor writes', () => {
   });
 });
 
+describe('definite failures: marked by the check that saw them', () => {
+  type Failure = Error & { code?: string; definite?: string };
+  const definiteOf = async (check: HealthCheck): Promise<string | undefined> => {
+    const err = (await outcome(check)) as Failure | undefined;
+    expect(err?.code).toBe('EHEALTH_UNHEALTHY');
+    return err?.definite;
+  };
+  const httpAgent = (port: number) =>
+    new HttpAgent(
+      {
+        agent: 'http',
+        url: `http://127.0.0.1:${port}`,
+        rolePath: '/role',
+        statePath: '/role',
+        healthPath: '/health',
+        requestTimeoutMs: 2000,
+      },
+      silentLogger,
+    );
+  const shellAgent = (check: string | string[]) =>
+    new ShellAgent(
+      { agent: 'shell', toActive: 'true', toStandby: 'true', check, hookTimeoutMs: 2000 },
+      silentLogger,
+    );
+
+  it('a refused connection: http, tcp and the http agent', async () => {
+    const port = await closedPort();
+    expect(
+      await definiteOf(make({ kind: 'http', url: `http://127.0.0.1:${port}/`, expectStatus: [200] })),
+    ).toBe('refused');
+    expect(await definiteOf(make({ kind: 'tcp', host: '127.0.0.1', port }))).toBe('refused');
+    expect(await definiteOf(make({ kind: 'agent' }, httpAgent(port)))).toBe('refused');
+  });
+
+  it('a connection reset before the answer: http and the http agent', async () => {
+    // Reads the request, then resets: RST instead of FIN, as a process killed mid-request does.
+    const srv = await rawServer((sock) => sock.once('data', () => sock.resetAndDestroy()));
+    try {
+      expect(
+        await definiteOf(make({ kind: 'http', url: `http://127.0.0.1:${srv.port}/`, expectStatus: [200] })),
+      ).toBe('reset');
+      expect(await definiteOf(make({ kind: 'agent' }, httpAgent(srv.port)))).toBe('reset');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a check program that is not there: command check and shell agent, argv and sh -c', async () => {
+    expect(await definiteOf(make({ kind: 'command', command: ['/nonexistent/hafc-check'] }))).toBe('missing');
+    expect(await definiteOf(make({ kind: 'command', command: '/nonexistent/hafc-check --quick' }))).toBe(
+      'missing',
+    );
+    expect(await definiteOf(make({ kind: 'agent' }, shellAgent(['/nonexistent/hafc-check'])))).toBe(
+      'missing',
+    );
+    expect(await definiteOf(make({ kind: 'agent' }, shellAgent('/nonexistent/hafc-check')))).toBe('missing');
+  });
+
+  it('an answer, however bad, is not definite: a 500, a non-zero exit, garbage', async () => {
+    const srv = await rawServer((sock) =>
+      sock.once('data', () => sock.end('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n')),
+    );
+    try {
+      expect(
+        await definiteOf(make({ kind: 'http', url: `http://127.0.0.1:${srv.port}/`, expectStatus: [200] })),
+      ).toBeUndefined();
+      expect(await definiteOf(make({ kind: 'agent' }, httpAgent(srv.port)))).toBeUndefined();
+    } finally {
+      await srv.close();
+    }
+    const garbage = await rawServer((sock) => sock.once('data', () => sock.end('not http at all\r\n\r\n')));
+    try {
+      expect(
+        await definiteOf(
+          make({ kind: 'http', url: `http://127.0.0.1:${garbage.port}/`, expectStatus: [200] }),
+        ),
+      ).toBeUndefined();
+    } finally {
+      await garbage.close();
+    }
+    expect(await definiteOf(make({ kind: 'command', command: 'exit 1' }))).toBeUndefined();
+    expect(await definiteOf(make({ kind: 'agent' }, shellAgent('exit 1')))).toBeUndefined();
+  });
+
+  it('a timeout is never definite, whatever its cause', async () => {
+    const srv = await rawServer(() => {});
+    try {
+      const err = (await outcome(
+        make({ kind: 'http', url: `http://127.0.0.1:${srv.port}/`, expectStatus: [200] }),
+        abortAfter(100),
+      )) as Failure | undefined;
+      expect(err?.code).toBe('EHEALTH_TIMEOUT');
+      expect(err?.definite).toBeUndefined();
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 async function closedPort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
