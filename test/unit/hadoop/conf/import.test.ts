@@ -136,7 +136,9 @@ describe('import-hadoop: timing that hafc refuses, odd names, federation', () =>
     const nn1 = parse(a.files.find((f) => f.path.endsWith('nn_1.yaml'))!.text);
     // 45 s health RPC timeout: too long for hafc; the 30 s session survives (it is not the culprit).
     expect(nn1.health.timeoutMs).toBeUndefined();
-    expect(nn1.service.requestTimeoutMs).toBeUndefined();
+    // As the health call's own deadline it is kept: the lease budget is judged by the agent's
+    // to-standby key (transitionTimeoutMs), and the monitor's health.timeoutMs bounds the check.
+    expect(nn1.service.requestTimeoutMs).toBe(45000);
     expect(nn1.zookeeper.sessionTimeoutMs).toBe(30000);
     expect(
       texts(a).some(
