@@ -96,7 +96,9 @@ resolve hadoop "${HAFC_HADOOP_HOME:-${HOME}/.cache/hafc/hadoop-${VERSION}}" 2 \
   "hdfs datanode journal secondary static" \
   hadoop-common hadoop-hdfs hadoop-hdfs-client
 
-# YARN ResourceManagers (harness/yarn.ts): a separate set, its own cache dir and marker.
-resolve hadoop-yarn "${HAFC_HADOOP_YARN_HOME:-${HOME}/.cache/hafc/hadoop-yarn-${VERSION}}" 1 \
+# YARN ResourceManagers (harness/yarn.ts): a separate set, its own cache dir and marker. The RM's
+# web app (Guice) needs TimelineCollectorManager at start, from the timeline service artifact,
+# which the RM's POM declares as provided.
+resolve hadoop-yarn "${HAFC_HADOOP_YARN_HOME:-${HOME}/.cache/hafc/hadoop-yarn-${VERSION}}" 2 \
   "cluster static yarn" \
-  hadoop-common hadoop-yarn-server-resourcemanager
+  hadoop-common hadoop-yarn-server-resourcemanager hadoop-yarn-server-timelineservice
