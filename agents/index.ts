@@ -6,6 +6,7 @@ import type { ServiceAgent } from '../src/service/agent.js';
 import { HdfsNameNodeAgent } from './hdfs-namenode.js';
 import { HttpAgent } from './http.js';
 import { ShellAgent } from './shell.js';
+import { YarnResourceManagerAgent } from './yarn-resourcemanager.js';
 
 export { HttpAgent } from './http.js';
 export { ShellAgent } from './shell.js';
@@ -20,6 +21,8 @@ export function createAgent(cfg: ServiceConfig, logger: Logger, clock?: Clock): 
       return new HttpAgent(cfg, log, clock);
     case 'hdfs-namenode':
       return new HdfsNameNodeAgent(cfg, log, clock);
+    case 'yarn-resourcemanager':
+      return new YarnResourceManagerAgent(cfg, log, clock);
     default: {
       // Config validation rejects unknown agents; reaching this is a programming error.
       const never: never = cfg;

@@ -17,6 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { freePorts, registryDir, unregister } from './zk-ensemble.js';
@@ -41,22 +42,25 @@ export function hadoopAvailable(): boolean {
   return fs.existsSync(path.join(hadoopHome(), `.complete-${CACHE_LAYOUT}`));
 }
 
-function classpath(confDir: string): string {
-  const home = hadoopHome();
+function classpath(confDir: string, home: string): string {
   return [confDir, path.join(home, 'classpath'), path.join(home, 'lib', '*')].join(':');
 }
 
-function jvmArgs(dir: string, confDir: string): string[] {
+function jvmArgs(dir: string, confDir: string, home: string): string[] {
   return [
     // Small and quick to start: two of these share a 2-core machine with ZooKeeper and the tests.
     '-Xmx256m',
     '-XX:+UseSerialGC',
     '-XX:TieredStopAtLevel=1',
     '-Djava.net.preferIPv4Stack=true',
+    // Jersey 1 (WebHDFS, the ResourceManager's web services) defines classes through
+    // ClassLoader.defineClass by reflection; Java 17 refuses that without this (HTTP 500 and an
+    // InaccessibleObjectException in the daemon's log).
+    '--add-opens=java.base/java.lang=ALL-UNNAMED',
     `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`,
     `-Dhadoop.log.dir=${path.join(dir, 'logs')}`,
     '-cp',
-    classpath(confDir),
+    classpath(confDir, home),
   ];
 }
 
@@ -101,16 +105,18 @@ export interface Spawned {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Starts a JVM with `home`'s jars (default: the HDFS set); every one is registered and watched. */
 export function spawnJava(
   dir: string,
   confDir: string,
   mainClass: string,
   args: string[],
   logFile: string,
+  home: string = hadoopHome(),
 ): Spawned {
   installExitHook();
   const out = fs.openSync(logFile, 'a');
-  const argv = [...jvmArgs(dir, confDir), mainClass, ...args];
+  const argv = [...jvmArgs(dir, confDir, home), mainClass, ...args];
   const child = spawn(JAVA, argv, {
     stdio: ['pipe', out, out],
     env: {
@@ -146,6 +152,8 @@ export async function runHadoopTool(opts: {
   args: string[];
   input?: string;
   timeoutMs?: number;
+  /** The jar set. @default hadoopHome() */
+  home?: string;
 }): Promise<{ code: number | null; output: string }> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const logFile = path.join(
@@ -153,7 +161,7 @@ export async function runHadoopTool(opts: {
     'logs',
     `tool-${Date.now()}-${Math.random().toString(36).slice(2)}.log`,
   );
-  const { child, exited } = spawnJava(opts.dir, opts.confDir, opts.mainClass, opts.args, logFile);
+  const { child, exited } = spawnJava(opts.dir, opts.confDir, opts.mainClass, opts.args, logFile, opts.home);
   child.stdin?.on('error', () => {});
   child.stdin?.end(opts.input ?? '');
   let timer: NodeJS.Timeout | undefined;
@@ -185,14 +193,14 @@ function allThreadsStopped(pid: number): boolean {
   });
 }
 
-function lastLines(text: string, lines = 30): string {
+export function lastLines(text: string, lines = 30): string {
   return text.split('\n').slice(-lines).join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
-function xmlConf(props: Record<string, string>): string {
+export function xmlConf(props: Record<string, string>): string {
   const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const body = Object.entries(props)
     .map(([k, v]) => `  <property><name>${esc(k)}</name><value>${esc(v)}</value></property>`)
@@ -200,7 +208,7 @@ function xmlConf(props: Record<string, string>): string {
   return `<?xml version="1.0"?>\n<configuration>\n${body}\n</configuration>\n`;
 }
 
-const LOG4J = `log4j.rootLogger=INFO,console
+export const LOG4J = `log4j.rootLogger=INFO,console
 log4j.appender.console=org.apache.log4j.ConsoleAppender
 log4j.appender.console.target=System.err
 log4j.appender.console.layout=org.apache.log4j.PatternLayout
@@ -218,26 +226,31 @@ export interface HadoopPairOptions {
   hdfsSite?: Record<string, string>;
   /** Deadline for each daemon start and each setup tool. @default 90000 */
   startTimeoutMs?: number;
+  /** Also start one DataNode (random ports, its own dirs), so files can be written. @default false */
+  dataNode?: boolean;
 }
 
-export class NameNodeProc {
+/**
+ * One Hadoop daemon JVM: started from its own conf dir, ready once its log shows `readyLine`,
+ * killed, frozen (SIGSTOP) and thawed. The NameNodes, the DataNode and the ResourceManagers.
+ */
+export class JavaDaemon {
   private proc: Spawned | undefined;
   private frozen = false;
 
-  /** @internal built by HadoopHaPair. */
   constructor(
-    readonly id: NameNodeId,
-    readonly rpcPort: number,
-    readonly httpPort: number,
+    /** For messages: nn1, dn, rm2. */
+    readonly id: string,
+    private readonly kind: string,
+    private readonly mainClass: string,
+    /** A log line (from this start on) that says the daemon is up. */
+    private readonly readyLine: string,
     readonly confDir: string,
     readonly logFile: string,
-    private readonly pairDir: string,
+    private readonly baseDir: string,
     private readonly startTimeoutMs: number,
+    private readonly home: string = hadoopHome(),
   ) {}
-
-  get rpcAddress(): string {
-    return `127.0.0.1:${this.rpcPort}`;
-  }
 
   pid(): number | undefined {
     return this.isRunning() ? this.proc?.child.pid : undefined;
@@ -256,32 +269,32 @@ export class NameNodeProc {
     }
   }
 
-  /** Starts the daemon and waits until its RPC server takes HA calls (it starts as standby). */
+  /** Starts the daemon and waits until its log says it is ready. */
   async start(): Promise<void> {
     if (this.isRunning()) throw new Error(`${this.id} is already running (pid ${this.pid()})`);
     const startedAt = fs.existsSync(this.logFile) ? fs.statSync(this.logFile).size : 0;
-    this.proc = spawnJava(
-      this.pairDir,
-      this.confDir,
-      'org.apache.hadoop.hdfs.server.namenode.NameNode',
-      [],
-      this.logFile,
-    );
+    this.proc = spawnJava(this.baseDir, this.confDir, this.mainClass, [], this.logFile, this.home);
     this.frozen = false;
     const proc = this.proc;
+    let exited = false;
     await waitFor(
-      `${this.id} (NameNode, rpc ${this.rpcAddress}) to enter standby state`,
+      `${this.id} (${this.kind}) to log "${this.readyLine}"`,
       () => {
-        if (!this.isRunning() || proc !== this.proc) {
-          throw new Error(`${this.id} exited during start; log:\n${this.logTail()}`);
+        if (exited || !this.isRunning() || proc !== this.proc) {
+          exited = true;
+          return 'exited';
         }
         const log = fs.readFileSync(this.logFile, 'utf8').slice(startedAt);
-        return log.includes('Starting services required for standby state');
+        return log.includes(this.readyLine) ? 'ready' : undefined;
       },
       { timeoutMs: this.startTimeoutMs, intervalMs: 100 },
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}\n${this.id} log:\n${this.logTail()}`);
-    });
+    )
+      .catch((err: unknown) => {
+        throw new Error(`${String(err)}\n${this.id} log:\n${this.logTail()}`);
+      })
+      .then((r) => {
+        if (r === 'exited') throw new Error(`${this.id} exited during start; log:\n${this.logTail()}`);
+      });
   }
 
   /** Sends `signal` and, for a killing signal, waits for the exit. */
@@ -325,11 +338,47 @@ export class NameNodeProc {
   }
 }
 
+export class NameNodeProc extends JavaDaemon {
+  /** @internal built by HadoopHaPair. */
+  constructor(
+    override readonly id: NameNodeId,
+    readonly rpcPort: number,
+    readonly httpPort: number,
+    confDir: string,
+    logFile: string,
+    pairDir: string,
+    startTimeoutMs: number,
+  ) {
+    super(
+      id,
+      `NameNode, rpc 127.0.0.1:${rpcPort}`,
+      'org.apache.hadoop.hdfs.server.namenode.NameNode',
+      // It takes HA calls from here on, as a standby.
+      'Starting services required for standby state',
+      confDir,
+      logFile,
+      pairDir,
+      startTimeoutMs,
+    );
+  }
+
+  get rpcAddress(): string {
+    return `127.0.0.1:${this.rpcPort}`;
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+}
+
 /** An HDFS HA pair: nn1 formatted, nn2 bootstrapped from it, both running as standby. */
 export class HadoopHaPair {
   readonly nameservice: string;
   /** A conf dir for clients and tools (no dfs.ha.namenode.id), e.g. haadmin. */
   readonly clientConfDir: string;
+
+  /** Present with `dataNode: true`. */
+  dataNode: JavaDaemon | undefined;
 
   private constructor(
     readonly dir: string,
@@ -355,7 +404,15 @@ export class HadoopHaPair {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `hafc-hadoop-${process.pid}-`));
     fs.mkdirSync(path.join(dir, 'logs'));
     fs.writeFileSync(path.join(dir, 'log4j.properties'), LOG4J);
-    const [rpc1, rpc2, http1, http2] = (await freePorts(4)) as [number, number, number, number];
+    const [rpc1, rpc2, http1, http2, dnData, dnHttp, dnIpc] = (await freePorts(7)) as number[] as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const shared = path.join(dir, 'shared-edits');
     fs.mkdirSync(shared);
     const site = (id: NameNodeId | undefined): Record<string, string> => ({
@@ -372,8 +429,9 @@ export class HadoopHaPair {
       'dfs.namenode.shared.edits.dir': `file://${shared}`,
       'dfs.ha.automatic-failover.enabled': String(opts.automaticFailover ?? true),
       'dfs.ha.fencing.methods': 'shell(/bin/true)',
-      // No DataNodes and no blocks: leave safe mode at once instead of after 30 s.
+      // Few or no blocks: leave safe mode at once instead of after 30 s.
       'dfs.namenode.safemode.extension': '0',
+      'dfs.replication': '1',
       'dfs.permissions.enabled': 'false',
       // The standby tails the shared edits every 2 min by default; a failover test wants it now.
       'dfs.ha.tail-edits.period': '1s',
@@ -395,7 +453,7 @@ export class HadoopHaPair {
       fs.writeFileSync(path.join(confDir, 'hdfs-site.xml'), xmlConf(site(id)));
       return confDir;
     };
-    writeConf('conf-client', undefined);
+    const clientConf = writeConf('conf-client', undefined);
     const make = (id: NameNodeId, rpc: number, http: number): NameNodeProc =>
       new NameNodeProc(
         id,
@@ -427,6 +485,44 @@ export class HadoopHaPair {
         '-force',
       ]);
       await pair.nn2.start();
+      if (opts.dataNode) {
+        const dnConf = path.join(dir, 'conf-dn');
+        fs.cpSync(clientConf, dnConf, { recursive: true });
+        fs.writeFileSync(
+          path.join(dnConf, 'hdfs-site.xml'),
+          xmlConf({
+            ...site(undefined),
+            'dfs.datanode.data.dir': `file://${path.join(dir, 'dn-data')}`,
+            'dfs.datanode.address': `127.0.0.1:${dnData}`,
+            'dfs.datanode.http.address': `127.0.0.1:${dnHttp}`,
+            'dfs.datanode.ipc.address': `127.0.0.1:${dnIpc}`,
+            // WebHDFS redirects a client to the DataNode by this name: the loopback address.
+            'dfs.datanode.hostname': '127.0.0.1',
+            // Tell both NameNodes about new blocks at once (the standby needs them to take over).
+            'dfs.blockreport.incremental.intervalMsec': '0',
+            'dfs.heartbeat.interval': '1',
+          }),
+        );
+        pair.dataNode = new JavaDaemon(
+          'dn',
+          'DataNode',
+          'org.apache.hadoop.hdfs.server.datanode.DataNode',
+          'Successfully sent block report',
+          dnConf,
+          path.join(dir, 'logs', 'dn.log'),
+          dir,
+          startTimeoutMs,
+        );
+        await pair.dataNode.start();
+        // The first report went to one NameNode; the standby must have one too.
+        await waitFor(
+          'the DataNode to send a block report to both NameNodes',
+          () =>
+            (fs.readFileSync(pair.dataNode!.logFile, 'utf8').match(/Successfully sent block report/g)
+              ?.length ?? 0) >= 2,
+          { timeoutMs: startTimeoutMs, intervalMs: 100 },
+        );
+      }
       return pair;
     } catch (err) {
       await pair.stop();
@@ -460,7 +556,64 @@ export class HadoopHaPair {
     });
   }
 
+  /** `hdfs dfs ARGS` (FsShell) through the nameservice: the client finds the active itself. */
+  dfs(args: string[], input?: string): Promise<{ code: number | null; output: string }> {
+    return runHadoopTool({
+      dir: this.dir,
+      confDir: this.clientConfDir,
+      mainClass: 'org.apache.hadoop.fs.FsShell',
+      args,
+      ...(input !== undefined ? { input } : {}),
+      timeoutMs: this.startTimeoutMs,
+    });
+  }
+
+  /**
+   * Writes `data` to `file` over WebHDFS on `nn` (no JVM): the NameNode redirects the PUT to the
+   * DataNode. Throws with the answer when `nn` is not the active one (a standby says 403).
+   */
+  async webhdfsPut(nn: NameNodeProc, file: string, data: string): Promise<void> {
+    const url = `${nn.httpUrl}/webhdfs/v1${file}?op=CREATE&overwrite=true&user.name=hafc`;
+    const first = await fetch(url, {
+      method: 'PUT',
+      redirect: 'manual',
+      signal: AbortSignal.timeout(15_000),
+    });
+    const location = first.headers.get('location');
+    if (first.status !== 307 || !location) {
+      throw new Error(`WebHDFS CREATE ${file} on ${nn.id}: HTTP ${first.status} ${await first.text()}`);
+    }
+    // node:http, not fetch: the DataNode answers a PUT with "100 Continue" unasked, which undici
+    // takes for a bad response.
+    const put = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(location, { method: 'PUT', timeout: 15_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`PUT ${location}: no answer within 15 s`)));
+      req.on('error', reject);
+      req.end(data);
+    });
+    if (put.status !== 201) {
+      throw new Error(`WebHDFS write of ${file} to the DataNode: HTTP ${put.status} ${put.body}`);
+    }
+  }
+
+  /** Reads `file` over WebHDFS on `nn` (redirected to the DataNode). */
+  async webhdfsCat(nn: NameNodeProc, file: string): Promise<string> {
+    const r = await fetch(`${nn.httpUrl}/webhdfs/v1${file}?op=OPEN&user.name=hafc`, {
+      signal: AbortSignal.timeout(15_000),
+    });
+    const body = await r.text();
+    if (r.status !== 200) throw new Error(`WebHDFS OPEN ${file} on ${nn.id}: HTTP ${r.status} ${body}`);
+    return body;
+  }
+
   async stop(): Promise<void> {
+    await this.dataNode?.kill('SIGKILL');
     await Promise.all(this.nameNodes.map((nn) => nn.kill('SIGKILL')));
     if (!KEEP_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
   }

@@ -7,15 +7,6 @@
 set -euo pipefail
 
 VERSION="${HAFC_HADOOP_VERSION:-3.4.1}"
-HOME_DIR="${HAFC_HADOOP_HOME:-${HOME}/.cache/hafc/hadoop-${VERSION}}"
-# Bumped whenever the resolved set or the layout below changes, so a stale cache is redone.
-LAYOUT=2
-MARKER="${HOME_DIR}/.complete-${LAYOUT}"
-
-if [ -e "$MARKER" ]; then
-  echo "setup-hadoop: hadoop ${VERSION} jars cached in ${HOME_DIR}"
-  exit 0
-fi
 
 if ! command -v mvn >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
@@ -29,14 +20,28 @@ if ! command -v mvn >/dev/null 2>&1; then
   fi
 fi
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-# hadoop-hdfs declares hadoop-common as "provided", so both are named; the daemons need nothing else.
-cat >"$work/pom.xml" <<POM
+# resolve NAME HOME_DIR LAYOUT WEBAPPS ARTIFACT...: one self-contained jar set per daemon family,
+# each with its own layout marker, so adding a family never rewrites a cache that running tests
+# (and other checkouts on the machine) have on their classpath.
+resolve() {
+  local name="$1" home_dir="$2" layout="$3" webapps="$4"
+  shift 4
+  local marker="${home_dir}/.complete-${layout}"
+  if [ -e "$marker" ]; then
+    echo "setup-hadoop: ${name} ${VERSION} jars cached in ${home_dir}"
+    return 0
+  fi
+  local work deps="" a
+  work="$(mktemp -d)"
+  for a in "$@"; do
+    deps+="    <dependency><groupId>org.apache.hadoop</groupId><artifactId>${a}</artifactId><version>${VERSION}</version></dependency>
+"
+  done
+  cat >"$work/pom.xml" <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>hafc</groupId>
-  <artifactId>hafc-hadoop-jars</artifactId>
+  <artifactId>hafc-${name}-jars</artifactId>
   <version>1</version>
   <packaging>pom</packaging>
   <!-- Hadoop's own version choices: plain mediation picks an older jackson-core than the
@@ -53,22 +58,7 @@ cat >"$work/pom.xml" <<POM
     </dependencies>
   </dependencyManagement>
   <dependencies>
-    <dependency>
-      <groupId>org.apache.hadoop</groupId>
-      <artifactId>hadoop-common</artifactId>
-      <version>${VERSION}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.hadoop</groupId>
-      <artifactId>hadoop-hdfs</artifactId>
-      <version>${VERSION}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.hadoop</groupId>
-      <artifactId>hadoop-hdfs-client</artifactId>
-      <version>${VERSION}</version>
-    </dependency>
-    <!-- The daemons log through log4j 1 (reload4j); Hadoop's own management leaves it out. -->
+${deps}    <!-- The daemons log through log4j 1 (reload4j); Hadoop's own management leaves it out. -->
     <dependency>
       <groupId>ch.qos.reload4j</groupId>
       <artifactId>reload4j</artifactId>
@@ -80,20 +70,35 @@ cat >"$work/pom.xml" <<POM
   </dependencies>
 </project>
 POM
+  rm -rf "${home_dir}.partial"
+  mkdir -p "${home_dir}.partial/lib"
+  echo "setup-hadoop: resolving ${name} ${VERSION} with Maven into ${home_dir} (first time only)"
+  mvn -q -B -Dstyle.color=never -f "$work/pom.xml" \
+    -Dmaven.repo.local="${HOME}/.cache/hafc/m2" \
+    dependency:copy-dependencies \
+    -DincludeScope=runtime \
+    -DoutputDirectory="${home_dir}.partial/lib"
+  rm -rf "$work"
+  # HttpServer2 looks its web apps up as classpath resources (webapps/<name>) and refuses to start
+  # without them; the Maven artifacts do not ship them, and the servlets the tests use (/isActive,
+  # the image transfer of -bootstrapStandby, WebHDFS, the RM's /ws/v1) are registered in code, so
+  # empty ones do.
+  for a in $webapps; do mkdir -p "${home_dir}.partial/classpath/webapps/${a}"; done
+  rm -rf "$home_dir"
+  mv "${home_dir}.partial" "$home_dir"
+  touch "$marker"
+  echo "setup-hadoop: $(ls "$home_dir/lib" | wc -l) jars in ${home_dir}/lib"
+}
 
-rm -rf "${HOME_DIR}.partial"
-mkdir -p "${HOME_DIR}.partial/lib"
-echo "setup-hadoop: resolving hadoop ${VERSION} with Maven into ${HOME_DIR} (first time only)"
-mvn -q -B -Dstyle.color=never -f "$work/pom.xml" \
-  -Dmaven.repo.local="${HOME}/.cache/hafc/m2" \
-  dependency:copy-dependencies \
-  -DincludeScope=runtime \
-  -DoutputDirectory="${HOME_DIR}.partial/lib"
-# HttpServer2 looks its web apps up as classpath resources (webapps/<name>) and refuses to start
-# without them; the Maven artifacts do not ship them, and the daemons' servlets (/isActive, the
-# image transfer that -bootstrapStandby uses) are registered in code, so empty ones do.
-mkdir -p "${HOME_DIR}.partial/classpath/webapps/"{hdfs,datanode,journal,secondary,static}
-rm -rf "$HOME_DIR"
-mv "${HOME_DIR}.partial" "$HOME_DIR"
-touch "$MARKER"
-echo "setup-hadoop: $(ls "$HOME_DIR/lib" | wc -l) jars in ${HOME_DIR}/lib"
+# HDFS (NameNodes, DataNode, the shell): hadoop-hdfs declares hadoop-common as "provided", so both
+# are named. Bump the layout number whenever the resolved set or the layout changes.
+resolve hadoop "${HAFC_HADOOP_HOME:-${HOME}/.cache/hafc/hadoop-${VERSION}}" 2 \
+  "hdfs datanode journal secondary static" \
+  hadoop-common hadoop-hdfs hadoop-hdfs-client
+
+# YARN ResourceManagers (harness/yarn.ts): a separate set, its own cache dir and marker. The RM's
+# web app (Guice) needs TimelineCollectorManager at start, from the timeline service artifact,
+# which the RM's POM declares as provided.
+resolve hadoop-yarn "${HAFC_HADOOP_YARN_HOME:-${HOME}/.cache/hafc/hadoop-yarn-${VERSION}}" 2 \
+  "cluster static yarn" \
+  hadoop-common hadoop-yarn-server-resourcemanager hadoop-yarn-server-timelineservice

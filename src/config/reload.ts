@@ -171,6 +171,7 @@ export const RELOAD_RULES: Readonly<Record<string, ReloadRule>> = {
   'service.transitionTimeoutMs': restart(LEASE),
   'service.gracefulFenceTimeoutMs': live('used by the next graceful fence'),
   'service.httpUrl': live('used by the next check'),
+  'service.requestSource': live('used by the next transition or graceful fence'),
   'fencing.methods': live('used by the next fencing, within the number of methods at start', {
     refuseIf: fencingWithinBoot,
     display: showMethods,

@@ -151,10 +151,47 @@ const HEALTH = section(
   { doc: 'How and how often the local service is checked.' },
 );
 
+/** The keys of the agents that speak HAServiceProtocol (ha-service-agent.ts): one set, two daemons. */
+function haServiceKeys<const S extends 'zkfc' | 'user'>(d: {
+  daemon: string;
+  rpc: string;
+  user: string;
+  http: string;
+  source: S;
+  sourceDoc: string;
+}) {
+  return {
+    rpcAddress: string({ rule: hostPort(1), doc: d.rpc }),
+    user: string({
+      rule: USER,
+      default: d.user,
+      doc: `The user the ${d.daemon} sees (SIMPLE authentication).`,
+    }),
+    connectTimeoutMs: ms({ min: 1, default: 5000, doc: `Timeout of the TCP connect to the ${d.daemon}.` }),
+    requestTimeoutMs: ms({
+      min: 1,
+      default: 5000,
+      doc: "Deadline of each health call (ZKFC's ha.health-monitor.rpc-timeout.ms is 45000).",
+    }),
+    transitionTimeoutMs: ms({
+      min: 1,
+      default: 5000,
+      doc: "Deadline of transitionToActive/Standby. It is the to-standby timeout of the lease budget: with onConnectionLoss demote it must leave room in the session timeout; with hold (QJM fences the old active) it may be ZKFC's 60000.",
+    }),
+    gracefulFenceTimeoutMs: ms({
+      min: 1,
+      default: 5000,
+      doc: "Deadline of the graceful fence (transitionToStandby on the old active; ZKFC's ha.failover-controller.graceful-fence.rpc-timeout.ms).",
+    }),
+    httpUrl: string({ rule: URL_RULE, optional: true, doc: d.http }),
+    requestSource: oneOf(['zkfc', 'user'] as const, { default: d.source, doc: d.sourceDoc }),
+  };
+}
+
 const SERVICE = variants('agent', {
   doc: 'The managed service and the service agent that drives it.',
   tagDoc: 'The service agent.',
-  planned: ['yarn-resourcemanager', 'postgresql', 'redis'],
+  planned: ['postgresql', 'redis'],
   variants: {
     shell: {
       doc: 'A service driven by shell hooks. Hooks get HAFC_CLUSTER, HAFC_NODE_ID, HAFC_ROLE, HAFC_EPOCH and HAFC_REASON in their environment.',
@@ -208,38 +245,29 @@ const SERVICE = variants('agent', {
       doc: 'An HDFS NameNode, driven like ZKFC does over Hadoop IPC (HAServiceProtocol, SIMPLE auth). The NameNode accepts the transitions only with dfs.ha.automatic-failover.enabled=true (docs/hadoop.md).',
       gracefulFencing: true,
       toStandbyKey: 'transitionTimeoutMs',
-      keys: {
-        rpcAddress: string({
-          rule: hostPort(1),
-          doc: "This NameNode's RPC address, host:port (dfs.namenode.rpc-address, or servicerpc-address).",
-        }),
-        user: string({
-          rule: USER,
-          default: 'hdfs',
-          doc: 'The user the NameNode sees (SIMPLE authentication).',
-        }),
-        connectTimeoutMs: ms({ min: 1, default: 5000, doc: 'Timeout of the TCP connect to the NameNode.' }),
-        requestTimeoutMs: ms({
-          min: 1,
-          default: 5000,
-          doc: "Deadline of each health call (ZKFC's ha.health-monitor.rpc-timeout.ms is 45000).",
-        }),
-        transitionTimeoutMs: ms({
-          min: 1,
-          default: 5000,
-          doc: "Deadline of transitionToActive/Standby. It is the to-standby timeout of the lease budget: with onConnectionLoss demote it must leave room in the session timeout; with hold (QJM fences the old active) it may be ZKFC's 60000.",
-        }),
-        gracefulFenceTimeoutMs: ms({
-          min: 1,
-          default: 5000,
-          doc: "Deadline of the graceful fence (transitionToStandby on the old active; ZKFC's ha.failover-controller.graceful-fence.rpc-timeout.ms).",
-        }),
-        httpUrl: string({
-          rule: URL_RULE,
-          optional: true,
-          doc: "The NameNode's HTTP address, e.g. http://nn1:9870: when set, checks also ask GET /isActive, which must agree with RPC.",
-        }),
-      },
+      keys: haServiceKeys({
+        daemon: 'NameNode',
+        rpc: "This NameNode's RPC address, host:port (dfs.namenode.rpc-address, or servicerpc-address).",
+        user: 'hdfs',
+        http: "The NameNode's HTTP address, e.g. http://nn1:9870: when set, checks also ask GET /isActive, which must agree with RPC.",
+        source: 'zkfc',
+        sourceDoc:
+          'The request source of transitions: zkfc (REQUEST_BY_ZKFC, what ZKFC sends; the NameNode takes it only with dfs.ha.automatic-failover.enabled=true) or user (REQUEST_BY_USER, for a NameNode with automatic failover off).',
+      }),
+    },
+    'yarn-resourcemanager': {
+      doc: 'A YARN ResourceManager, driven like ZKFC does over Hadoop IPC (HAServiceProtocol on the admin address, SIMPLE auth), with its own elector off: yarn.resourcemanager.ha.automatic-failover.enabled=false, and transitions sent as REQUEST_BY_USER (docs/hadoop.md).',
+      gracefulFencing: true,
+      toStandbyKey: 'transitionTimeoutMs',
+      keys: haServiceKeys({
+        daemon: 'ResourceManager',
+        rpc: "This ResourceManager's admin address, host:port (yarn.resourcemanager.admin.address.<rm-id>, default port 8033), where it serves HAServiceProtocol.",
+        user: 'yarn',
+        http: "The ResourceManager's web address, e.g. http://rm1:8088: when set, checks also ask GET /isActive and /ws/v1/cluster/info (haState), which must agree with RPC.",
+        source: 'user',
+        sourceDoc:
+          'The request source of transitions. user (REQUEST_BY_USER): the RM takes it with yarn.resourcemanager.ha.automatic-failover.enabled=false, the only setting under which Hadoop 3.4 runs an RM with no elector of its own (with automatic failover on it insists on the embedded or the Curator elector). zkfc (REQUEST_BY_ZKFC): for an RM that accepts automatic failover with an external controller.',
+      }),
     },
   },
 });

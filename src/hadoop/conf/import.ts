@@ -572,10 +572,13 @@ function yarnDrafts(opts: ImportOptions, conf: HadoopConf, notes: Notes): Draft[
     notes,
   );
   const outDir = path.resolve(opts.outDir);
-  const embedded = conf.get('yarn.resourcemanager.ha.automatic-failover.embedded');
-  if (embedded?.value.trim().toLowerCase() !== 'false') {
+  // Hadoop 3.4's ResourceManager refuses automatic failover without an elector of its own
+  // (embedded or Curator), and either would fight hafc: hafc drives RMs with automatic failover
+  // off and REQUEST_BY_USER transitions (the yarn-resourcemanager agent's default).
+  const automatic = conf.get('yarn.resourcemanager.ha.automatic-failover.enabled');
+  if (automatic?.value.trim().toLowerCase() !== 'false') {
     notes.info(
-      `yarn.resourcemanager.ha.automatic-failover.embedded is ${embedded ? JSON.stringify(embedded.value) : 'not set (true by default)'}: set it to false, or each ResourceManager runs its own elector beside hafc`,
+      `yarn.resourcemanager.ha.automatic-failover.enabled is ${automatic ? JSON.stringify(automatic.value) : 'not set (true by default with HA)'}: set it to false; with it on, each ResourceManager insists on running its own elector beside hafc`,
     );
   }
   if (!AVAILABLE_AGENTS.includes('yarn-resourcemanager')) {

@@ -26,6 +26,8 @@ describe('hafc import-hadoop', () => {
     expect(r.stdout.trim().split('\n')).toEqual([
       `wrote ${out}/hdfs-prod-nn1.yaml (NameNode nn1 of nameservice prod)`,
       `wrote ${out}/hdfs-prod-nn2.yaml (NameNode nn2 of nameservice prod)`,
+      `wrote ${out}/yarn-prod-yarn-rm1.yaml (ResourceManager rm1)`,
+      `wrote ${out}/yarn-prod-yarn-rm2.yaml (ResourceManager rm2)`,
       `wrote ${out}/hdfs-prod.zk-auth (the ZooKeeper digest credentials)`,
     ]);
     expect(fs.statSync(path.join(out, 'hdfs-prod.zk-auth')).mode & 0o777).toBe(0o600);
@@ -33,6 +35,8 @@ describe('hafc import-hadoop', () => {
       'hdfs-prod-nn1.yaml',
       'hdfs-prod-nn2.yaml',
       'hdfs-prod.zk-auth',
+      'yarn-prod-yarn-rm1.yaml',
+      'yarn-prod-yarn-rm2.yaml',
     ]);
     const check = run('check-config', '--no-preflight', path.join(out, 'hdfs-prod-nn1.yaml'));
     expect(check.stderr).toBe('');

@@ -38,6 +38,13 @@ zookeeper: { connect: "zk1:2181", onConnectionLoss: hold }
 service: { agent: hdfs-namenode, rpcAddress: "127.0.0.1:8020", httpUrl: "http://127.0.0.1:9870" }
 `;
 
+const YARN = `
+cluster: rm
+node: { id: rm1, host: h1, port: 8033 }
+zookeeper: { connect: "zk1:2181" }
+service: { agent: yarn-resourcemanager, rpcAddress: "127.0.0.1:8033", httpUrl: "http://127.0.0.1:8088" }
+`;
+
 const parse = (text: string): HafcConfig => parseConfig(text, 'ns1.yaml', { hostname: 'here' });
 
 /** `text` with `from` replaced by `to` (it must occur), parsed. */
@@ -86,9 +93,15 @@ describe('planReload: the classification covers the whole declaration', () => {
     const shell = parse(SHELL);
     const http = parse(HTTP);
     const hdfs = parse(HDFS);
-    const byAgent: Record<string, HafcConfig> = { shell, http, 'hdfs-namenode': hdfs };
+    const yarn = parse(YARN);
+    const byAgent: Record<string, HafcConfig> = {
+      shell,
+      http,
+      'hdfs-namenode': hdfs,
+      'yarn-resourcemanager': yarn,
+    };
     for (const k of declaredKeys()) {
-      const bases = k.agents.length === 0 ? [shell, http, hdfs] : k.agents.map((a) => byAgent[a]!);
+      const bases = k.agents.length === 0 ? [shell, http, hdfs, yarn] : k.agents.map((a) => byAgent[a]!);
       for (const base of bases) {
         const plan = planReload(base, changedAt(base, k.path));
         const planned = [...plan.apply, ...plan.refuse.map((r) => r.key)];

@@ -28,8 +28,7 @@ interface HttpService {
   requestTimeoutMs: number;
 }
 
-interface HdfsNameNodeService {
-  agent: 'hdfs-namenode';
+interface HaService {
   rpcAddress: string;
   user: string;
   connectTimeoutMs: number;
@@ -37,6 +36,13 @@ interface HdfsNameNodeService {
   transitionTimeoutMs: number;
   gracefulFenceTimeoutMs: number;
   httpUrl?: string;
+  requestSource: 'zkfc' | 'user';
+}
+interface HdfsNameNodeService extends HaService {
+  agent: 'hdfs-namenode';
+}
+interface YarnResourceManagerService extends HaService {
+  agent: 'yarn-resourcemanager';
 }
 
 interface Expected {
@@ -60,7 +66,7 @@ interface Expected {
     rise: number;
     check: HealthCheckConfig;
   };
-  service: ShellService | HttpService | HdfsNameNodeService;
+  service: ShellService | HttpService | HdfsNameNodeService | YarnResourceManagerService;
   fencing: { methods: FenceMethodConfig[]; timeoutMs: number };
   election: { priorityGraceMs: number; backoffMs: number };
   control: { listen: string; tokenFile?: string };

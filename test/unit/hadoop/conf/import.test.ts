@@ -26,17 +26,25 @@ describe('import-hadoop on a real-looking HA setup (QJM, digest auth, three fenc
   const p = plan('ha');
   const byName = new Map(p.files.map((f) => [path.basename(f.path), f]));
 
-  it('plans one config per NameNode and the credentials file, each passing hafc check-config rules', () => {
+  it('plans one config per NameNode and ResourceManager and the credentials file, each passing hafc check-config rules', () => {
     expect([...byName.keys()].sort()).toEqual([
       'hdfs-prod-nn1.yaml',
       'hdfs-prod-nn2.yaml',
       'hdfs-prod.zk-auth',
+      'yarn-prod-yarn-rm1.yaml',
+      'yarn-prod-yarn-rm2.yaml',
     ]);
     for (const f of p.files.filter((x) => x.path.endsWith('.yaml'))) {
       const cfg = parseConfig(f.text, f.path);
-      expect(cfg.service.agent).toBe('hdfs-namenode');
+      const rm = path.basename(f.path).startsWith('yarn-');
+      expect(cfg.service.agent).toBe(rm ? 'yarn-resourcemanager' : 'hdfs-namenode');
+      // A ResourceManager runs with its own automatic failover off, so it takes user requests.
+      if (cfg.service.agent === 'yarn-resourcemanager') expect(cfg.service.requestSource).toBe('user');
       expect(f.mode).toBe(0o644);
     }
+    expect(
+      texts(p).some((t) => t.startsWith('yarn.resourcemanager.ha.automatic-failover.enabled is not set')),
+    ).toBe(true);
     const cred = byName.get('hdfs-prod.zk-auth')!;
     expect(cred.text).toBe('hdfs-zkfcs:s3cret-pass\n');
     expect(cred.mode).toBe(0o600);
@@ -98,7 +106,6 @@ describe('import-hadoop on a real-looking HA setup (QJM, digest auth, three fenc
       'not /home/hdfs/.ssh/id_rsa',
       "hafc's ACL also lets the world read",
       '$dfs_nameservices is the Hadoop configuration key dfs.nameservices',
-      'ResourceManagers rm1, rm2: no config written, because this build of hafc has no yarn-resourcemanager service agent yet',
     ]) {
       expect(
         unmapped.some((t) => t.includes(want)),
