@@ -59,7 +59,8 @@ Measures hafc failover latency with real ZooKeeper, agent and service processes.
                             or off (fastIntervalMs 200: no fast path, as before it existed)
   --scenarios LIST          comma-separated scenarios to run (default all): ${SCENARIOS.join(',')}
   --agent-node-args ARGS    node options for every agent, space-separated, e.g.
-                            "--lite-mode --max-semi-space-size=1" (memory experiments)
+                            "--lite-mode --max-semi-space-size=1" (memory experiments;
+                            write it as --agent-node-args="--x --y")
   -h, --help                show this help
 
 Progress goes to stderr; the JSON result is the last line on stdout.`;

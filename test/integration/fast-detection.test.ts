@@ -80,9 +80,10 @@ describe('fast crash detection with real agents', () => {
     const down = await active.agent!.waitForLog('the health verdict', isUnhealthy, 10_000, from);
     expect(down.definite).toBe('exited');
     expect(down.consecutive).toBe(2);
-    expect(String(down.reason)).toBe(
-      `health.pidFile ${cluster.pidFile(active.id)}: process ${pid} is not running (no such process)`,
-    );
+    // The demo service's parent (this test process) may not have reaped it yet: a zombie has
+    // exited too, and says so.
+    const reason = `health.pidFile ${cluster.pidFile(active.id)}: process ${pid} is not running`;
+    expect([`${reason} (no such process)`, `${reason} (exited, not yet reaped)`]).toContain(down.reason);
     // Which of the pid watch's poll or a check due at that moment looked first varies (the poll
     // usually, every 25 ms against every 200 ms); the verdict is the pid's either way: 'exited'.
     await active.agent!.waitForRole('neutral');

@@ -125,8 +125,11 @@ describe('SIGHUP reload', () => {
     edit(active.configFile, 'priority: 0', 'priority: 42');
     const reloadedAt = Date.now();
     const line = await reload(agent);
-    expect(line.msg).toBe(`reload of ${active.configFile} applied: node.priority, health.intervalMs`);
-    expect(line.changed).toEqual(['node.priority', 'health.intervalMs']);
+    // fastIntervalMs defaults to intervalMs / 4, so it changes with it.
+    expect(line.msg).toBe(
+      `reload of ${active.configFile} applied: node.priority, health.intervalMs, health.fastIntervalMs`,
+    );
+    expect(line.changed).toEqual(['node.priority', 'health.intervalMs', 'health.fastIntervalMs']);
 
     const member = await waitFor('members/nn1 to show priority 42', async () => {
       const m = await memberOf(c, 'nn1');
