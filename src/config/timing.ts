@@ -28,11 +28,13 @@ export function relayAllowanceMs(tickTimeMs: number): number {
 
 /** Longest time the to-standby (and to-active) transition of the local service may take. */
 export function transitionTimeoutMs(service: ServiceConfig): number {
+  if (service.agent === 'postgresql') return service.stopTimeoutMs;
   return service.agent === 'shell' ? service.hookTimeoutMs : service.requestTimeoutMs;
 }
 
 /** The key transitionTimeoutMs reads, for messages. */
 export function transitionTimeoutKey(service: ServiceConfig): string {
+  if (service.agent === 'postgresql') return 'service.stopTimeoutMs';
   return service.agent === 'shell' ? 'service.hookTimeoutMs' : 'service.requestTimeoutMs';
 }
 
@@ -96,6 +98,7 @@ const HEALTH = CONFIG.keys.health.keys;
 const SERVICE = CONFIG.keys.service.variants;
 
 function transitionBounds(service: ServiceConfig): Bounds {
+  if (service.agent === 'postgresql') return SERVICE.postgresql.keys.stopTimeoutMs;
   return service.agent === 'shell' ? SERVICE.shell.keys.hookTimeoutMs : SERVICE.http.keys.requestTimeoutMs;
 }
 
