@@ -46,7 +46,7 @@ const OWN_CONFIG_FILES = ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'];
 /** How long a freshly started standby may take to stream before follow() counts it as stuck. */
 const STREAM_GRACE_MS = 15_000;
 /** Kill graces for the tools: demotion has no room for the runner's 2 s default. */
-const TOOL_GRACE = { killGraceMs: 300, abandonGraceMs: 300 };
+const TOOL_GRACE = { killGraceMs: 100, abandonGraceMs: 200 };
 const TOOL_BOUND_MS = terminationBoundMs(TOOL_GRACE);
 
 interface LocalState {
@@ -69,9 +69,8 @@ export class PostgresqlAgent implements ServiceAgent {
   private primaryLastLsn: bigint | null = null;
   /** Set from the moment we ask for a promotion until a stop: then "in recovery" proves nothing. */
   private mayBeWritable = false;
-  /** When we last started the server as a standby of `startedFor` (host:port). */
-  private startedAt = -Infinity;
-  private startedFor = '';
+  /** Since when the server, set up to follow the active, has not been streaming from it. */
+  private notStreamingSince: number | null = null;
   private lock: Promise<void> = Promise.resolve();
   private followAc: AbortController | null = null;
 
@@ -163,19 +162,21 @@ export class PostgresqlAgent implements ServiceAgent {
 
   async toStandby(ctx: HookContext, signal: AbortSignal): Promise<void> {
     const deadline = this.clock.now() + this.cfg.stopTimeoutMs;
+    // No promotion asked since the last stop: a server that is down or in recovery cannot write,
+    // and a follow() in flight never makes it writable, so it may go on (rejoining takes long).
+    if (!this.mayBeWritable) {
+      const probeMs = Math.max(50, Math.min(this.cfg.requestTimeoutMs, this.cfg.stopTimeoutMs / 4));
+      const st = await this.probe(signal, probeMs).catch(() => null);
+      if (st && (!st.running || st.recovery === true)) {
+        this.logger.info('to-standby: the server already refuses writes', {
+          running: st.running,
+          epoch: ctx.epoch,
+        });
+        return;
+      }
+    }
     this.followAc?.abort(new Error('to-standby'));
     await this.exclusive(signal, async () => {
-      if (!this.mayBeWritable) {
-        const probeMs = Math.max(50, Math.min(this.cfg.requestTimeoutMs, this.cfg.stopTimeoutMs / 5));
-        const st = await this.probe(signal, probeMs).catch(() => null);
-        if (st && (!st.running || st.recovery === true)) {
-          this.logger.info('to-standby: the server already refuses writes', {
-            running: st.running,
-            epoch: ctx.epoch,
-          });
-          return;
-        }
-      }
       await this.stopServer(deadline, signal, 'to-standby');
       this.mayBeWritable = false;
     });
@@ -198,7 +199,6 @@ export class PostgresqlAgent implements ServiceAgent {
         await this.startServer(deadline, signal);
         st = await this.probe(signal, this.cfg.requestTimeoutMs);
       }
-      const managed = this.managedSettingsSql();
       if (st.recovery) {
         const row = await this.db(
           signal,
@@ -212,23 +212,12 @@ export class PostgresqlAgent implements ServiceAgent {
               `position it saw (${formatLsn(this.primaryLastLsn!)}); maximumLagOnFailover is ${this.cfg.maximumLagOnFailover}`,
           );
         }
+        await this.applyManagedSettings(signal);
         this.mayBeWritable = true;
-        const waitS = Math.max(1, Math.floor((deadline - this.clock.now()) / 1000) - 1);
-        const promoted = await this.db(
-          signal,
-          'pg_promote',
-          async (q) => {
-            for (const sql of managed) await q(sql);
-            return (await q<{ ok: boolean }>('SELECT pg_promote(true, $1) AS ok', [waitS]))[0]!.ok;
-          },
-          deadline,
-        );
-        if (!promoted) throw new HookFailedError(`to-active: pg_promote did not finish within ${waitS} s`);
+        await this.promote(deadline, signal);
       } else {
         this.mayBeWritable = true;
-        await this.db(signal, 'to-active settings', async (q) => {
-          for (const sql of managed) await q(sql);
-        });
+        await this.applyManagedSettings(signal);
       }
       await this.waitWritable(deadline, signal);
       this.logger.info('to-active: the server accepts writes', {
@@ -265,15 +254,72 @@ export class PostgresqlAgent implements ServiceAgent {
     );
   }
 
-  private managedSettingsSql(): string[] {
-    return [
-      // A fence of this server as an old primary leaves it on; a primary must not keep it.
-      'ALTER SYSTEM RESET default_transaction_read_only',
-      this.cfg.synchronous
-        ? `ALTER SYSTEM SET synchronous_standby_names = '${SYNC_STANDBY_NAMES}'`
-        : 'ALTER SYSTEM RESET synchronous_standby_names',
-      'SELECT pg_reload_conf()',
-    ];
+  /**
+   * The settings a primary must have: no default read-only (a fence of this server as an old
+   * primary leaves it on), and synchronous_standby_names as configured. follow() writes them into
+   * postgresql.auto.conf already, so normally nothing changes here. When something does, the
+   * reload is done and seen in force BEFORE the promotion: a commit on the new primary must never
+   * be acknowledged under the old setting.
+   */
+  private async applyManagedSettings(signal: AbortSignal): Promise<void> {
+    const want = this.cfg.synchronous ? SYNC_STANDBY_NAMES : '';
+    const current = async (): Promise<boolean> => {
+      const [row] = await this.db(signal, 'settings', (q) =>
+        q<{ s: string; ro: string }>(
+          "SELECT current_setting('synchronous_standby_names') AS s, current_setting('default_transaction_read_only') AS ro",
+        ),
+      );
+      return row!.s === want && row!.ro === 'off';
+    };
+    if (await current()) return;
+    await this.db(signal, 'ALTER SYSTEM', async (q) => {
+      await q('ALTER SYSTEM RESET default_transaction_read_only');
+      await q(
+        this.cfg.synchronous
+          ? `ALTER SYSTEM SET synchronous_standby_names = '${SYNC_STANDBY_NAMES}'`
+          : 'ALTER SYSTEM RESET synchronous_standby_names',
+      );
+      await q('SELECT pg_reload_conf()');
+    });
+    const by = this.clock.now() + this.cfg.requestTimeoutMs * 2;
+    while (!(await current())) {
+      if (this.clock.now() > by) {
+        throw new HookFailedError('to-active: the reloaded settings did not take effect in time');
+      }
+      await this.clock.sleep(20, signal);
+    }
+  }
+
+  /**
+   * pg_promote without waiting, then asked again every few hundred ms until it is out of
+   * recovery. Observed on 15: a configuration reload shortly before a promotion can leave the
+   * startup process sleeping out wal_retrieve_retry_interval (5 s) after it logged the request;
+   * a repeated request wakes it.
+   */
+  private async promote(deadline: number, signal: AbortSignal): Promise<void> {
+    let asked = -Infinity;
+    let last = '';
+    while (this.clock.now() < deadline) {
+      try {
+        const recovery = await this.db(signal, 'pg_promote', async (q) => {
+          const [row] = await q<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+          if (!row!.r) return false;
+          if (this.clock.now() - asked >= 300) {
+            asked = this.clock.now();
+            await q('SELECT pg_promote(false)');
+          }
+          return true;
+        });
+        if (!recovery) return;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        last = (err as Error).message;
+      }
+      await this.clock.sleep(25, signal);
+    }
+    throw new HookFailedError(
+      `to-active: ${this.checkTarget} did not leave recovery in time${last ? `: ${last}` : ''}`,
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -304,28 +350,28 @@ export class PostgresqlAgent implements ServiceAgent {
   ): Promise<void> {
     const deadline = this.clock.now() + this.cfg.followTimeoutMs;
     const st = await this.probe(signal, this.cfg.requestTimeoutMs).catch((err: unknown) => {
-      this.logger.warn('follow: the local server does not answer; restarting it', {
-        error: (err as Error).message,
-      });
+      this.logger.warn('follow: the local server does not answer', { error: (err as Error).message });
       return { running: true } as LocalState;
     });
-    if (st.running && st.recovery && st.sender === source) return;
-    if (
-      st.running &&
-      st.recovery &&
-      this.startedFor === source &&
-      this.clock.now() - this.startedAt < STREAM_GRACE_MS
-    ) {
-      // Started for this source a moment ago: give it time to connect.
-      return;
+    if (st.running && st.recovery) {
+      if (st.sender === source) {
+        this.notStreamingSince = null;
+        return;
+      }
+      const [row] = await this.db(signal, 'primary_conninfo', (q) =>
+        q<{ c: string }>("SELECT current_setting('primary_conninfo') AS c"),
+      );
+      if (pointsAt(row!.c, host, port)) {
+        // Set up for this source and (re)connecting: a primary that just promoted, or restarted.
+        // Only if it cannot stream for a while (diverged timelines) is it rewound.
+        this.notStreamingSince ??= this.clock.now();
+        if (this.clock.now() - this.notStreamingSince < STREAM_GRACE_MS) return;
+      }
     }
-    this.logger.info('follow: rejoining as a standby', {
-      source,
-      running: st.running,
-      recovery: st.recovery,
-      streamingFrom: st.sender ?? null,
-    });
     const remote: DbTarget = { ...this.local, host, port };
+    // Nothing is stopped or rewritten unless the source can be followed right now: a standby
+    // that is down or diverged is better left as it is than stopped while the active is away.
+    await this.checkSource(remote, source, signal);
     if (st.running) await this.stopServer(this.clock.now() + this.cfg.stopTimeoutMs, signal, 'follow');
     this.mayBeWritable = false;
     if (!this.hasDataDir()) {
@@ -344,8 +390,7 @@ export class PostgresqlAgent implements ServiceAgent {
       if (!rewound) await this.clone(remote, deadline, signal);
     }
     await this.writeStandbyFiles(remote, ctx.nodeId);
-    this.startedFor = source;
-    this.startedAt = this.clock.now();
+    this.notStreamingSince = this.clock.now();
     await this.startServer(Math.min(deadline, this.clock.now() + this.cfg.startTimeoutMs), signal);
     const streamBy = Math.min(deadline, this.clock.now() + STREAM_GRACE_MS);
     for (;;) {
@@ -359,6 +404,19 @@ export class PostgresqlAgent implements ServiceAgent {
       await this.clock.sleep(100, signal);
     }
     this.logger.info('follow: streaming from the active', { source, epoch: ctx.epoch });
+  }
+
+  private async checkSource(remote: DbTarget, source: string, signal: AbortSignal): Promise<void> {
+    const recovery = await withDb(
+      remote,
+      { timeoutMs: this.cfg.requestTimeoutMs, signal, what: 'follow: source check', clock: this.clock },
+      async (q) => (await q<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0]!.r,
+    ).catch((err: unknown) => {
+      throw new HookFailedError(`follow: cannot follow ${source} now: ${(err as Error).message}`, {
+        cause: err,
+      });
+    });
+    if (recovery) throw new HookFailedError(`follow: ${source} is still in recovery, not a primary yet`);
   }
 
   /** pg_rewind from the active; its own config files kept, the source's not taken. */
@@ -560,10 +618,11 @@ export class PostgresqlAgent implements ServiceAgent {
 
   /** fast, then immediate for whatever time is left; throws only if both fail. */
   private async stopServer(deadline: number, signal: AbortSignal, why: string): Promise<void> {
+    if (!(await this.postmasterRunning(signal))) return;
     const total = deadline - this.clock.now();
-    const fastBy = this.clock.now() + Math.max(100, total * 0.5);
+    const fastBy = this.clock.now() + Math.max(TOOL_BOUND_MS + 200, total * 0.5);
     const stop = (mode: string, by: number): Promise<CommandResult> => {
-      const waitS = Math.max(1, Math.ceil((by - this.clock.now() - TOOL_BOUND_MS) / 1000));
+      const waitS = Math.max(1, Math.ceil((by - this.clock.now()) / 1000));
       return this.tool(
         'pg_ctl',
         ['-D', this.cfg.dataDir, '-m', mode, '-w', '-t', String(waitS), 'stop'],
@@ -580,7 +639,7 @@ export class PostgresqlAgent implements ServiceAgent {
     this.logger.warn(`${why}: fast shutdown did not finish; stopping immediately`, {
       output: lastLine(fast.stderr),
     });
-    const immediate = await stop('immediate', Math.max(deadline, this.clock.now() + 500));
+    const immediate = await stop('immediate', Math.max(deadline, this.clock.now() + TOOL_BOUND_MS + 200));
     if (immediate.exitCode === 0 || !(await this.postmasterRunning(signal))) {
       this.logger.info(`${why}: server stopped (immediate)`, { durationMs: immediate.durationMs });
       return;
@@ -700,6 +759,16 @@ const POSITIONS_SQL = `SELECT pg_is_in_recovery() AS recovery,
 /** 57P03 cannot_connect_now (starting up, shutting down), 57P01 admin_shutdown. */
 function isNotAccepting(err: DbError): boolean {
   return err.sqlState === '57P03' || err.sqlState === '57P01';
+}
+
+/** Whether a libpq connection string names this host and port. */
+export function pointsAt(conn: string, host: string, port: number): boolean {
+  const value = (key: string): string | undefined =>
+    new RegExp(`(?:^|\\s)${key}\\s*=\\s*(?:'((?:[^'\\\\]|\\\\.)*)'|(\\S+))`)
+      .exec(conn)
+      ?.slice(1)
+      .find((v) => v !== undefined);
+  return value('host') === host && Number(value('port') ?? 5432) === port;
 }
 
 function runAsPrefix(osUser: string | undefined): string[] {

@@ -23,6 +23,8 @@ export interface AgentConfigOptions {
   tokenFile?: string;
   logLevel?: 'debug' | 'info';
   extraYaml?: string;
+  /** The `service:` section's lines (indented), in place of the http agent for a demo service. */
+  serviceYaml?: string[];
 }
 
 export function agentConfigYaml(o: AgentConfigOptions): string {
@@ -37,9 +39,7 @@ export function agentConfigYaml(o: AgentConfigOptions): string {
     ...(o.credentialsFile ? [`  auth: { scheme: digest, credentialsFile: ${o.credentialsFile} }`] : []),
     `health: { intervalMs: ${o.healthIntervalMs ?? 200}, timeoutMs: ${o.healthTimeoutMs ?? 300}, fall: 2, rise: 1 }`,
     'service:',
-    '  agent: http',
-    `  url: http://127.0.0.1:${o.port}`,
-    '  requestTimeoutMs: 1000',
+    ...(o.serviceYaml ?? ['  agent: http', `  url: http://127.0.0.1:${o.port}`, '  requestTimeoutMs: 1000']),
     'fencing:',
     '  timeoutMs: 3000',
     '  methods:',

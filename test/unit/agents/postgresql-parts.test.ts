@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { conninfo, conninfoValue, editAutoConf } from '../../../agents/pg/auto-conf.js';
 import { formatLsn, maxLsn, parseLsn } from '../../../agents/pg/lsn.js';
+import { pointsAt } from '../../../agents/postgresql.js';
 import { InvalidConfigError, parseConfig } from '../../../src/config/load.js';
 
 describe('WAL positions', () => {
@@ -112,5 +113,16 @@ service: { agent: postgresql, dataDir: /var/lib/postgresql/15/main${service} }
       'config pg.yaml: service.osUser: must be a user name, got "a b"',
       'config pg.yaml: service.maximumLagOnFailover: must be an integer from 0 to 1073741824, got -1',
     ]);
+  });
+});
+
+describe('which source a standby is set up for', () => {
+  it('reads host and port from primary_conninfo, quoted or not', () => {
+    expect(pointsAt('host=127.0.0.1 port=5433 user=postgres', '127.0.0.1', 5433)).toBe(true);
+    expect(pointsAt("user=postgres host='db1' port='6000'", 'db1', 6000)).toBe(true);
+    expect(pointsAt('host=db1', 'db1', 5432)).toBe(true);
+    expect(pointsAt('host=db1 port=5433', 'db1', 5432)).toBe(false);
+    expect(pointsAt('hostaddr=db1 port=5432', 'db1', 5432)).toBe(false);
+    expect(pointsAt('', 'db1', 5432)).toBe(false);
   });
 });
