@@ -100,6 +100,10 @@ describe.runIf(pgAvailable())('postgresql agent: synchronous pair under faults',
           () => checker.promotions.find((p) => p.node !== from.id && p.at >= t0),
           { timeoutMs: 30_000 },
         );
+        // The old server was alive and reachable: the graceful fence (over SQL) shut it down.
+        await ha
+          .other(from.id)
+          .agent!.waitForLog('the graceful fence', (l) => l.msg === `fenced ${from.id} by method graceful`);
         // As systemd would: the agent comes back, and makes its server a standby of the new primary.
         ha.startAgent(from.id);
         await expectFailover('agent kill -9', from, t0);
