@@ -107,9 +107,7 @@ export class PgChecker {
       } catch (err) {
         const msg = (err as Error).message;
         // A timeout, a reset or a cancelled wait for the standby: it may or may not have committed.
-        w.result = /timed out|terminat|cancel|Connection terminated|ECONNRESET/i.test(msg)
-          ? 'unknown'
-          : 'failed';
+        w.result = /timed out|timeout|terminat|cancel|ECONNRESET/i.test(msg) ? 'unknown' : 'failed';
         w.error = msg;
       }
       w.end = Date.now();
@@ -155,9 +153,11 @@ export class PgChecker {
 
   /** Acknowledged rows the server does not have (it should be the final primary). */
   async missing(on: PgServer): Promise<number[]> {
+    // Taken before the query: a row acknowledged while it runs may be after its snapshot.
+    const acknowledged = this.acknowledged();
     const rows = await on.query<{ n: number }>(`SELECT n FROM ${this.table}`, [], { timeoutMs: 5000 });
     const have = new Set(rows.map((r) => r.n));
-    return this.acknowledged().filter((n) => !have.has(n));
+    return acknowledged.filter((n) => !have.has(n));
   }
 
   async stop(): Promise<void> {
