@@ -5,6 +5,7 @@ import type { Logger } from '../src/log.js';
 import type { ServiceAgent } from '../src/service/agent.js';
 import { HdfsNameNodeAgent } from './hdfs-namenode.js';
 import { HttpAgent } from './http.js';
+import { PostgresqlAgent } from './postgresql.js';
 import { ShellAgent } from './shell.js';
 import { YarnResourceManagerAgent } from './yarn-resourcemanager.js';
 
@@ -23,6 +24,8 @@ export function createAgent(cfg: ServiceConfig, logger: Logger, clock?: Clock): 
       return new HdfsNameNodeAgent(cfg, log, clock);
     case 'yarn-resourcemanager':
       return new YarnResourceManagerAgent(cfg, log, clock);
+    case 'postgresql':
+      return new PostgresqlAgent(cfg, log, clock);
     default: {
       // Config validation rejects unknown agents; reaching this is a programming error.
       const never: never = cfg;

@@ -27,6 +27,8 @@ export interface AgentConfigOptions {
   tokenFile?: string;
   logLevel?: 'debug' | 'info';
   extraYaml?: string;
+  /** The `service:` section's lines (indented), in place of the http agent for a demo service. */
+  serviceYaml?: string[];
 }
 
 export function agentConfigYaml(o: AgentConfigOptions): string {
@@ -48,9 +50,7 @@ export function agentConfigYaml(o: AgentConfigOptions): string {
       ...(o.healthPidFile !== undefined ? [`pidFile: ${JSON.stringify(o.healthPidFile)}`] : []),
     ].join(', ')} }`,
     'service:',
-    '  agent: http',
-    `  url: http://127.0.0.1:${o.port}`,
-    '  requestTimeoutMs: 1000',
+    ...(o.serviceYaml ?? ['  agent: http', `  url: http://127.0.0.1:${o.port}`, '  requestTimeoutMs: 1000']),
     'fencing:',
     '  timeoutMs: 3000',
     '  methods:',

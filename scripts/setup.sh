@@ -23,6 +23,9 @@ declare -A NEED=(
   [patch]=/usr/bin/patch
   # The metrics tests: promtool checks /metrics and the alert rules; a real server scrapes agents.
   [prometheus]=/usr/bin/promtool
+  # The postgresql agent's tests: real servers, pg_rewind and pg_basebackup (run as the postgres
+  # user the package creates; the server refuses to run as root).
+  [postgresql-15]=/usr/lib/postgresql/15/bin/pg_rewind
 )
 
 missing=()
@@ -51,6 +54,12 @@ else
   SUDO=
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Debian's postgresql package would create and start a "main" cluster on port 5432; the tests
+# start their own servers on random ports, so none is created.
+if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
+  $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+  echo 'create_main_cluster = false' | $SUDO tee /etc/postgresql-common/createcluster.d/hafc.conf >/dev/null
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian's zookeeper and prometheus packages would start system servers under systemd; we never

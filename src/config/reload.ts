@@ -172,6 +172,23 @@ export const RELOAD_RULES: Readonly<Record<string, ReloadRule>> = {
   'service.gracefulFenceTimeoutMs': live('used by the next graceful fence'),
   'service.httpUrl': live('used by the next check'),
   'service.requestSource': live('used by the next transition or graceful fence'),
+  'service.port': restart(IDENTITY),
+  'service.host': live('used by the next connection'),
+  'service.dataDir': restart('the server the agent manages; a new one is a new node'),
+  'service.binDir': live('used by the next pg_ctl, pg_rewind or pg_basebackup'),
+  'service.osUser': live('used by the next pg_ctl, pg_rewind or pg_basebackup'),
+  'service.database': live('used by the next connection'),
+  'service.passwordFile': live('read again by the reloaded agent; used by the next connection', {
+    display: hidden('a file, not shown'),
+  }),
+  'service.logFile': live('used by the next pg_ctl start'),
+  'service.stopTimeoutMs': restart(LEASE),
+  'service.startTimeoutMs': live('used by the next start'),
+  'service.followTimeoutMs': live('used by the next follow'),
+  'service.maximumLagOnFailover': live('judged by the next check and promotion'),
+  'service.synchronous': live(
+    'applied by the next promotion (a running active keeps its setting until then)',
+  ),
   'fencing.methods': live('used by the next fencing, within the number of methods at start', {
     refuseIf: fencingWithinBoot,
     display: showMethods,

@@ -191,7 +191,7 @@ function haServiceKeys<const S extends 'zkfc' | 'user'>(d: {
 const SERVICE = variants('agent', {
   doc: 'The managed service and the service agent that drives it.',
   tagDoc: 'The service agent.',
-  planned: ['postgresql', 'redis'],
+  planned: ['redis'],
   variants: {
     shell: {
       doc: 'A service driven by shell hooks. Hooks get HAFC_CLUSTER, HAFC_NODE_ID, HAFC_ROLE, HAFC_EPOCH and HAFC_REASON in their environment.',
@@ -268,6 +268,84 @@ const SERVICE = variants('agent', {
         sourceDoc:
           'The request source of transitions. user (REQUEST_BY_USER): the RM takes it with yarn.resourcemanager.ha.automatic-failover.enabled=false, the only setting under which Hadoop 3.4 runs an RM with no elector of its own (with automatic failover on it insists on the embedded or the Curator elector). zkfc (REQUEST_BY_ZKFC): for an RM that accepts automatic failover with an external controller.',
       }),
+    },
+    postgresql: {
+      toStandbyKey: 'stopTimeoutMs',
+      doc: 'A PostgreSQL server (15 or later) in streaming replication: promoted with pg_promote, demoted by stopping it, rejoined as a standby of the active with pg_rewind or pg_basebackup (docs/postgresql.md). Nothing else may start or stop the server (disable its own systemd unit).',
+      gracefulFencing: true,
+      keys: {
+        port: integer({
+          min: 1,
+          max: 65535,
+          optional: true,
+          doc: "The server's port; node.port when absent, and must equal it: the lock record carries node.host and node.port, which is how a standby finds the active. The agent starts the server with this port.",
+        }),
+        host: string({
+          rule: HOST,
+          default: '127.0.0.1',
+          doc: 'Where the agent connects to its own server.',
+        }),
+        dataDir: string({
+          rule: ABSOLUTE_PATH,
+          doc: "The data directory (PGDATA); pg_ctl -D takes it, so postgresql.conf must be in it. The agent keeps that directory's postgresql.conf, pg_hba.conf and pg_ident.conf across a rewind or re-clone.",
+        }),
+        binDir: string({
+          rule: ABSOLUTE_PATH,
+          default: '/usr/lib/postgresql/15/bin',
+          doc: 'Where pg_ctl, pg_rewind and pg_basebackup are.',
+        }),
+        osUser: string({
+          rule: USER,
+          optional: true,
+          doc: "The OS user the server and its tools run as (runuser -u, when the agent runs as root); absent: the agent's own user. PostgreSQL refuses to run as root.",
+        }),
+        user: string({
+          rule: USER,
+          default: 'postgres',
+          doc: "The database role the agent and the standby's replication connect as; a superuser (pg_promote, ALTER SYSTEM, pg_rewind, fencing).",
+        }),
+        database: string({ rule: USER, default: 'postgres', doc: 'The database the agent connects to.' }),
+        passwordFile: string({
+          rule: ABSOLUTE_PATH,
+          optional: true,
+          doc: "Holds the role's password on its first line; absent: none (trust, peer or a .pgpass of the OS user). It is also written into the standby's primary_conninfo.",
+        }),
+        logFile: string({
+          rule: ABSOLUTE_PATH,
+          optional: true,
+          doc: "pg_ctl start -l: where the server's own stderr goes; absent: /dev/null (use logging_collector).",
+        }),
+        requestTimeoutMs: ms({
+          min: 1,
+          default: 2000,
+          doc: 'Deadline of each call to a server, connect and queries together; a server that accepts the connection but does not answer in time is NOT_RESPONDING.',
+        }),
+        stopTimeoutMs: ms({
+          min: 100,
+          default: 4000,
+          doc: 'The to-standby timeout of the lease budget: the whole demotion (pg_ctl stop -m fast, then -m immediate for what is left) fits in it. to-active is allowed this plus 4 s.',
+        }),
+        startTimeoutMs: ms({
+          min: 1000,
+          default: 60_000,
+          doc: 'Deadline of pg_ctl start when the server rejoins as a standby (crash recovery may replay WAL).',
+        }),
+        followTimeoutMs: ms({
+          min: 1000,
+          default: 600_000,
+          doc: 'Longest one rejoin as a standby (stop, pg_rewind or pg_basebackup, start, streaming) may take.',
+        }),
+        maximumLagOnFailover: integer({
+          min: 0,
+          max: 1_073_741_824,
+          default: 1_048_576,
+          doc: "Bytes of WAL a standby may be behind the primary's last position it saw (pg_stat_wal_receiver.latest_end_lsn minus the WAL it has received) and still be electable; past it, the standby is unhealthy (not electable) and to-active refuses.",
+        }),
+        synchronous: boolean({
+          default: false,
+          doc: "The active sets synchronous_standby_names = 'ANY 1 (*)': a commit is acknowledged only once a standby has flushed it, so no acknowledged commit is lost in a failover; a primary without a connected standby blocks every commit until one is back.",
+        }),
+      },
     },
   },
 });

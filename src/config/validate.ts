@@ -83,6 +83,26 @@ function checkGraceful(p: Problems, cfg: HafcConfig, methodsGiven: boolean): voi
   });
 }
 
+/**
+ * A standby finds the active's server by the node.host and node.port in the lock record, and the
+ * agent starts its server on service.port: they must be one port, or a standby would follow
+ * whatever listens at node.port.
+ */
+function checkPostgresPort(p: Problems, cfg: HafcConfig): void {
+  const svc = cfg.service;
+  if (svc.agent !== 'postgresql' || p.isBad('service') || p.isBad('node.port')) return;
+  if (svc.port === undefined) {
+    svc.port = cfg.node.port;
+    return;
+  }
+  if (svc.port !== cfg.node.port) {
+    p.fail(
+      'service.port',
+      `must equal node.port (${cfg.node.port}): the lock record carries node.port, which is how a standby finds this server; got ${svc.port}`,
+    );
+  }
+}
+
 function fencingMethodsGiven(raw: Record<string, unknown>): boolean {
   const fencing = raw.fencing;
   return isMapping(fencing) && fencing.methods !== undefined;
@@ -102,6 +122,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   const config = readShape(p, CONFIG.keys, raw, '', ctx) as HafcConfig;
   checkHealthSource(p, config);
   checkGraceful(p, config, fencingMethodsGiven(raw));
+  checkPostgresPort(p, config);
   const problems = [...p.messages, ...timingProblems(config, (path) => p.isBad(path))];
   if (problems.length === 0) return { config, problems };
   return p.omitted === 0 ? { problems } : { problems, omitted: p.omitted };

@@ -58,9 +58,10 @@ export default function setup(): () => void {
     }
   }
 
-  // Ensemble temp dirs are named hafc-zk-<spawning pid>-...; a killed run never deleted its own.
+  // Ensemble and PostgreSQL temp dirs are named hafc-zk-<spawning pid>-... and hafc-pg-<pid>-...;
+  // a killed run never deleted its own.
   for (const name of fs.readdirSync(os.tmpdir())) {
-    const m = /^hafc-zk-(\d+)-/.exec(name);
+    const m = /^hafc-(?:zk|pg)-(\d+)-/.exec(name);
     if (m && !pidAlive(Number(m[1])) && process.env.HAFC_KEEP_ZK_DIRS !== '1') {
       fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
     }

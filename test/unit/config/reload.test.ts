@@ -45,6 +45,13 @@ zookeeper: { connect: "zk1:2181" }
 service: { agent: yarn-resourcemanager, rpcAddress: "127.0.0.1:8033", httpUrl: "http://127.0.0.1:8088" }
 `;
 
+const PG = `
+cluster: ns1
+node: { id: nn1, host: h1, port: 5432 }
+zookeeper: { connect: "zk1:2181" }
+service: { agent: postgresql, dataDir: /var/lib/postgresql/15/main, osUser: postgres, passwordFile: /etc/hafc/pg.secret, logFile: /var/log/pg.log }
+`;
+
 const parse = (text: string): HafcConfig => parseConfig(text, 'ns1.yaml', { hostname: 'here' });
 
 /** `text` with `from` replaced by `to` (it must occur), parsed. */
@@ -94,11 +101,13 @@ describe('planReload: the classification covers the whole declaration', () => {
     const http = parse(HTTP);
     const hdfs = parse(HDFS);
     const yarn = parse(YARN);
+    const pgc = parse(PG);
     const byAgent: Record<string, HafcConfig> = {
       shell,
       http,
       'hdfs-namenode': hdfs,
       'yarn-resourcemanager': yarn,
+      postgresql: pgc,
     };
     for (const k of declaredKeys()) {
       const bases = k.agents.length === 0 ? [shell, http, hdfs, yarn] : k.agents.map((a) => byAgent[a]!);

@@ -45,6 +45,25 @@ interface YarnResourceManagerService extends HaService {
   agent: 'yarn-resourcemanager';
 }
 
+interface PostgresqlService {
+  agent: 'postgresql';
+  port?: number;
+  host: string;
+  dataDir: string;
+  binDir: string;
+  osUser?: string;
+  user: string;
+  database: string;
+  passwordFile?: string;
+  logFile?: string;
+  requestTimeoutMs: number;
+  stopTimeoutMs: number;
+  startTimeoutMs: number;
+  followTimeoutMs: number;
+  maximumLagOnFailover: number;
+  synchronous: boolean;
+}
+
 interface Expected {
   cluster: string;
   node: { id: string; host: string; port: number; priority: number; noFailover: boolean };
@@ -66,7 +85,7 @@ interface Expected {
     rise: number;
     check: HealthCheckConfig;
   };
-  service: ShellService | HttpService | HdfsNameNodeService | YarnResourceManagerService;
+  service: ShellService | HttpService | HdfsNameNodeService | YarnResourceManagerService | PostgresqlService;
   fencing: { methods: FenceMethodConfig[]; timeoutMs: number };
   election: { priorityGraceMs: number; backoffMs: number };
   control: { listen: string; tokenFile?: string };
