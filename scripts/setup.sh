@@ -23,6 +23,10 @@ declare -A NEED=(
   [patch]=/usr/bin/patch
   # The metrics tests: promtool checks /metrics and the alert rules; a real server scrapes agents.
   [prometheus]=/usr/bin/promtool
+  # The redis agent's tests and the Sentinel comparison: real servers, three real sentinels.
+  [redis-server]=/usr/bin/redis-server
+  [redis-sentinel]=/usr/bin/redis-sentinel
+  [redis-tools]=/usr/bin/redis-cli
 )
 
 missing=()
@@ -53,6 +57,6 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian's zookeeper and prometheus packages would start system servers under systemd; we never
+# Debian's zookeeper, prometheus and redis packages would start system servers under systemd; we never
 # use them (the tests start their own, on random ports).
 echo "setup: installed ${missing[*]}"
