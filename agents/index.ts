@@ -5,6 +5,7 @@ import type { Logger } from '../src/log.js';
 import type { ServiceAgent } from '../src/service/agent.js';
 import { HdfsNameNodeAgent } from './hdfs-namenode.js';
 import { HttpAgent } from './http.js';
+import { RedisAgent } from './redis.js';
 import { ShellAgent } from './shell.js';
 
 export { HttpAgent } from './http.js';
@@ -20,6 +21,8 @@ export function createAgent(cfg: ServiceConfig, logger: Logger, clock?: Clock): 
       return new HttpAgent(cfg, log, clock);
     case 'hdfs-namenode':
       return new HdfsNameNodeAgent(cfg, log, clock);
+    case 'redis':
+      return new RedisAgent(cfg, log, clock);
     default: {
       // Config validation rejects unknown agents; reaching this is a programming error.
       const never: never = cfg;

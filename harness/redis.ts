@@ -181,8 +181,11 @@ export class RedisServer {
     return this.frozen && this.isRunning();
   }
 
-  /** (Re)starts it with the same config (what systemd's Restart= would do); resolves on PONG. */
-  async restart(timeoutMs = 15_000): Promise<void> {
+  /**
+   * (Re)starts it with the same config (what systemd's Restart= would do); resolves on PONG, or
+   * with `listening` as soon as it answers anything (a LOADING error included).
+   */
+  async restart(timeoutMs = 15_000, until: 'pong' | 'listening' = 'pong'): Promise<void> {
     if (this.isRunning()) await this.kill('SIGKILL');
     fs.appendFileSync(
       this.logFile,
@@ -196,14 +199,10 @@ export class RedisServer {
     });
     died.catch(() => {});
     await Promise.race([
-      waitFor(
-        `redis ${this.id} (${this.address}) to answer PING`,
-        async () => (await this.ping()) === 'PONG',
-        {
-          timeoutMs,
-          intervalMs: 50,
-        },
-      ),
+      waitFor(`redis ${this.id} (${this.address}) to answer PING`, () => this.answers(until), {
+        timeoutMs,
+        intervalMs: 50,
+      }),
       died,
     ]);
   }
@@ -216,6 +215,14 @@ export class RedisServer {
       return await c.call(args[0]!, ...args.slice(1));
     } finally {
       c.disconnect();
+    }
+  }
+
+  private async answers(until: 'pong' | 'listening'): Promise<boolean> {
+    try {
+      return String(await this.command(['PING'], 500)) === 'PONG';
+    } catch (err) {
+      return until === 'listening' && /LOADING/.test(String(err));
     }
   }
 

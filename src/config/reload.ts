@@ -169,6 +169,10 @@ export const RELOAD_RULES: Readonly<Record<string, ReloadRule>> = {
   'service.transitionTimeoutMs': restart(LEASE),
   'service.gracefulFenceTimeoutMs': live('used by the next graceful fence'),
   'service.httpUrl': live('used by the next check'),
+  'service.address': restart('the agent reaches its own server there; it must agree with node.port'),
+  'service.username': live('used by the next connection'),
+  'service.passwordFile': live('the file is read again by every reload; used by the next connection'),
+  'service.maximumLagOnFailover': live('used by the next check and promotion'),
   'fencing.methods': live('used by the next fencing, within the number of methods at start', {
     refuseIf: fencingWithinBoot,
     display: showMethods,

@@ -30,6 +30,7 @@ const SERVICES: Record<string, Record<string, unknown>> = {
   shell: { agent: 'shell', toActive: 'a', toStandby: 's', check: 'c' },
   http: { agent: 'http', url: 'http://127.0.0.1:8008' },
   'hdfs-namenode': { agent: 'hdfs-namenode', rpcAddress: '127.0.0.1:8020' },
+  redis: { agent: 'redis' },
 };
 
 /** A valid config (with the key's agent) with `value` at the key's path. */

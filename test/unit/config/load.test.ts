@@ -375,17 +375,14 @@ describe('parseConfig errors', () => {
   });
 
   it('checks the service agent', () => {
-    expect(problem({ service: { agent: 'redis' } })).toBe(
-      'config ns1.yaml: service.agent: "redis" is not available in this version (available: shell, http, hdfs-namenode)',
-    );
     expect(problem({ service: { agent: 'yarn-resourcemanager' } })).toBe(
-      'config ns1.yaml: service.agent: "yarn-resourcemanager" is not available in this version (available: shell, http, hdfs-namenode)',
+      'config ns1.yaml: service.agent: "yarn-resourcemanager" is not available in this version (available: shell, http, hdfs-namenode, redis)',
     );
     expect(problem({ service: { agent: 'shel' } })).toBe(
-      'config ns1.yaml: service.agent: must be one of shell, http, hdfs-namenode, got "shel" (did you mean "shell"?)',
+      'config ns1.yaml: service.agent: must be one of shell, http, hdfs-namenode, redis, got "shel" (did you mean "shell"?)',
     );
     expect(problem({ service: { agent: undefined } })).toBe(
-      'config ns1.yaml: service.agent: is required (available: shell, http, hdfs-namenode)',
+      'config ns1.yaml: service.agent: is required (available: shell, http, hdfs-namenode, redis)',
     );
     expect(problem({ service: { url: 'http://x' } })).toBe('config ns1.yaml: unknown key "service.url"');
     expect(
@@ -506,7 +503,7 @@ describe('parseConfig errors', () => {
         node: { port: 0, colour: 'blue' },
         zookeeper: { connect: 'zk1', sessionTimeoutMs: 'ten seconds' },
         health: { fall: 'three', check: { tcp: 'x' } },
-        service: { agent: 'redis' },
+        service: { agent: 'yarn-resourcemanager' },
         log: { format: 'xml' },
       }),
     ).toEqual([
@@ -517,7 +514,7 @@ describe('parseConfig errors', () => {
       'config ns1.yaml: zookeeper.sessionTimeoutMs: must be an integer from 1000 to 600000, got "ten seconds"',
       'config ns1.yaml: health.fall: must be an integer from 1 to 100, got "three"',
       'config ns1.yaml: health.check.tcp: must be host:port, got "x"',
-      'config ns1.yaml: service.agent: "redis" is not available in this version (available: shell, http, hdfs-namenode)',
+      'config ns1.yaml: service.agent: "yarn-resourcemanager" is not available in this version (available: shell, http, hdfs-namenode, redis)',
       'config ns1.yaml: log.format: must be one of auto, json, pretty, got "xml"',
     ]);
   });

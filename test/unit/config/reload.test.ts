@@ -38,6 +38,13 @@ zookeeper: { connect: "zk1:2181", onConnectionLoss: hold }
 service: { agent: hdfs-namenode, rpcAddress: "127.0.0.1:8020", httpUrl: "http://127.0.0.1:9870" }
 `;
 
+const REDIS = `
+cluster: ns1
+node: { id: r1, host: h1, port: 6379 }
+zookeeper: { connect: "zk1:2181" }
+service: { agent: redis, address: "127.0.0.1:6379", passwordFile: /etc/hafc/redis.secret }
+`;
+
 const parse = (text: string): HafcConfig => parseConfig(text, 'ns1.yaml', { hostname: 'here' });
 
 /** `text` with `from` replaced by `to` (it must occur), parsed. */
@@ -86,7 +93,8 @@ describe('planReload: the classification covers the whole declaration', () => {
     const shell = parse(SHELL);
     const http = parse(HTTP);
     const hdfs = parse(HDFS);
-    const byAgent: Record<string, HafcConfig> = { shell, http, 'hdfs-namenode': hdfs };
+    const redis = parse(REDIS);
+    const byAgent: Record<string, HafcConfig> = { shell, http, 'hdfs-namenode': hdfs, redis };
     for (const k of declaredKeys()) {
       const bases = k.agents.length === 0 ? [shell, http, hdfs] : k.agents.map((a) => byAgent[a]!);
       for (const base of bases) {

@@ -39,6 +39,15 @@ interface HdfsNameNodeService {
   httpUrl?: string;
 }
 
+interface RedisService {
+  agent: 'redis';
+  address?: string;
+  username?: string;
+  passwordFile?: string;
+  maximumLagOnFailover: number;
+  requestTimeoutMs: number;
+}
+
 interface Expected {
   cluster: string;
   node: { id: string; host: string; port: number; priority: number; noFailover: boolean };
@@ -58,7 +67,7 @@ interface Expected {
     rise: number;
     check: HealthCheckConfig;
   };
-  service: ShellService | HttpService | HdfsNameNodeService;
+  service: ShellService | HttpService | HdfsNameNodeService | RedisService;
   fencing: { methods: FenceMethodConfig[]; timeoutMs: number };
   election: { priorityGraceMs: number; backoffMs: number };
   control: { listen: string; tokenFile?: string };
