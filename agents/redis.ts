@@ -47,6 +47,8 @@ export const PLACEHOLDER_PORT = 0;
 interface MasterSeen {
   address: string;
   offset: number;
+  /** The replication id of the stream the offset counts (INFO's master_replid). */
+  replid: string;
   at: number;
 }
 
@@ -66,6 +68,7 @@ export class RedisAgent implements ServiceAgent {
   private readonly maxLag: number;
   private password: string | undefined;
   private masterSeen: MasterSeen | undefined;
+  private sampling: Promise<void> | undefined;
 
   constructor(
     private readonly cfg: RedisServiceConfig,
@@ -106,7 +109,14 @@ export class RedisAgent implements ServiceAgent {
     } catch (err) {
       throw healthError(where, err);
     }
-    if (role.role === 'master') return;
+    if (role.role === 'master') {
+      // Our own stream is the history a replica must have: if this server restarts empty, its
+      // agent still knows what it held (a restarted master must not be promoted again as is).
+      const info = parseInfo(await this.runHealth(this.local, ['INFO', 'replication'], signal));
+      const replid = info.get('master_replid');
+      if (replid !== undefined) this.noteMaster(this.local.address, role.offset, replid);
+      return;
+    }
     if (role.role !== 'slave')
       throw new HealthUnhealthyError(`${where} is a ${role.name}, not a master or replica`);
     const tooFar = await this.lagProblem(role, signal);
@@ -199,9 +209,11 @@ export class RedisAgent implements ServiceAgent {
       const port = validTargetPort({ ...target, port: target.controlPort ?? target.port });
       const peer = this.conn(host, port);
       try {
-        const role = await this.role(peer, signal);
+        const info = parseInfo(await this.run(peer, ['INFO', 'replication'], signal));
+        const role = parseRole(await this.run(peer, ['ROLE'], signal));
         if (role.role === 'master') {
-          this.noteMaster(peer.address, role.offset);
+          const replid = info.get('master_replid');
+          if (replid !== undefined) this.noteMaster(peer.address, role.offset, replid);
           await this.demote(peer, signal);
         }
         this.logger.info('old master fenced: it is a read-only replica', {
@@ -234,9 +246,9 @@ export class RedisAgent implements ServiceAgent {
   }
 
   /**
-   * Why this replica must not be promoted, or undefined. The master is asked for its offset now
-   * (if it answers); else the last offset seen from any master counts. Never having seen one
-   * (a cold start) leaves nothing to judge by.
+   * Why this replica must not be promoted, or undefined, judged by the last offset seen from a
+   * master (asked at each check, read by the graceful fence, our own while we were master). Never
+   * having seen one (a cold start) leaves nothing to judge by.
    */
   private async lagProblem(
     role: Extract<RoleReply, { role: 'slave' }>,
@@ -244,20 +256,34 @@ export class RedisAgent implements ServiceAgent {
   ): Promise<string | undefined> {
     const info = parseInfo(await this.runHealth(this.local, ['INFO', 'replication'], signal));
     const ours = Number(info.get('slave_repl_offset') ?? info.get('master_repl_offset'));
-    if (role.port !== PLACEHOLDER_PORT) await this.sampleMaster(role.host, role.port, signal);
+    // In the background: a master that hangs must not make its replica's check (or promotion)
+    // wait; the offset it gave last (at most one interval ago) is what counts meanwhile.
+    if (role.port !== PLACEHOLDER_PORT && this.sampling === undefined) {
+      this.sampling = this.sampleMaster(role.host, role.port).finally(() => (this.sampling = undefined));
+    }
     const seen = this.masterSeen;
     if (seen === undefined || !Number.isFinite(ours)) return undefined;
+    const ago = Math.round(this.clock.now() - seen.at);
+    const master = `master ${seen.address} (its offset ${seen.offset}, seen ${ago} ms ago`;
+    const limit = `the limit, service.maximumLagOnFailover, is ${this.maxLag}`;
+    // Offsets compare only within one replication history: a server that restarted empty (or
+    // was re-cloned from elsewhere) has a new one, and none of the master's stream.
+    const sameHistory =
+      seen.replid === info.get('master_replid') || seen.replid === info.get('master_replid2');
+    if (!sameHistory) {
+      if (seen.offset <= this.maxLag) return undefined;
+      return (
+        `replica Redis ${this.local.address} shares no replication history with ${master}, ` +
+        `replication id ${seen.replid}): it lacks up to ${seen.offset} bytes of it; ${limit}`
+      );
+    }
     const lag = seen.offset - ours;
     if (lag <= this.maxLag) return undefined;
-    const ago = Math.round(this.clock.now() - seen.at);
-    return (
-      `replica Redis ${this.local.address} lags ${lag} bytes behind master ${seen.address} ` +
-      `(its offset ${seen.offset}, seen ${ago} ms ago; ours ${ours}); the limit, service.maximumLagOnFailover, is ${this.maxLag}`
-    );
+    return `replica Redis ${this.local.address} lags ${lag} bytes behind ${master}; ours ${ours}); ${limit}`;
   }
 
   /** Asks the master for its offset; a master that does not answer leaves the last one seen. */
-  private async sampleMaster(host: string, port: number, signal: AbortSignal): Promise<void> {
+  private async sampleMaster(host: string, port: number, signal?: AbortSignal): Promise<void> {
     const key = `${host}:${port}`;
     let peer = this.peers.get(key);
     if (peer === undefined) {
@@ -267,18 +293,22 @@ export class RedisAgent implements ServiceAgent {
       this.peers.set(key, peer);
     }
     try {
-      const role = parseRole(await peer.call(['ROLE'], this.timeoutMs, signal));
-      if (role.role === 'master') this.noteMaster(peer.address, role.offset);
+      const info = parseInfo(await peer.call(['INFO', 'replication'], this.timeoutMs, signal));
+      const offset = Number(info.get('master_repl_offset'));
+      const replid = info.get('master_replid');
+      if (info.get('role') === 'master' && Number.isFinite(offset) && replid !== undefined) {
+        this.noteMaster(peer.address, offset, replid);
+      }
     } catch (err) {
-      this.logger.debug('the master did not answer ROLE; judging lag by its last offset seen', {
+      this.logger.debug('the master did not answer INFO; judging lag by its last offset seen', {
         master: peer.address,
         error: (err as Error).message,
       });
     }
   }
 
-  private noteMaster(address: string, offset: number): void {
-    this.masterSeen = { address, offset, at: this.clock.now() };
+  private noteMaster(address: string, offset: number, replid: string): void {
+    this.masterSeen = { address, offset, replid, at: this.clock.now() };
   }
 
   private async role(conn: RedisConn, signal: AbortSignal): Promise<RoleReply> {
