@@ -182,7 +182,8 @@ export class RedisChecker {
         lastOk = e.doneAt;
       }
     }
-    return worst;
+    // Still failing at `to`: that spell counts too.
+    return Math.max(worst, to - lastOk);
   }
 }
 
