@@ -270,11 +270,13 @@ export class RedisAgent implements ServiceAgent {
     // was re-cloned from elsewhere) has a new one, and none of the master's stream.
     const sameHistory =
       seen.replid === info.get('master_replid') || seen.replid === info.get('master_replid2');
+    // Refused whatever the limit: such a server may hold nothing at all, and a peer that holds
+    // the stream may be about to take over. Restarting this agent forgets the stream it saw (an
+    // operator accepting the loss, e.g. after both servers lost their data).
     if (!sameHistory) {
-      if (seen.offset <= this.maxLag) return undefined;
       return (
         `replica Redis ${this.local.address} shares no replication history with ${master}, ` +
-        `replication id ${seen.replid}): it lacks up to ${seen.offset} bytes of it; ${limit}`
+        `replication id ${seen.replid}): it may lack all of it (restarted empty?); restart this agent to accept that`
       );
     }
     const lag = seen.offset - ours;

@@ -23,14 +23,7 @@ describe.runIf(enabled)('hafc agents on a real Redis pair', () => {
 
   beforeAll(async () => {
     zk = await ZkEnsemble.start({ servers: 1 });
-    // A small lag limit, so that a master that restarts empty is refused (the data written here
-    // is far less than the default 1 MiB).
-    c = await RedisCluster.start({
-      ensemble: zk,
-      password: 'it-secret',
-      sessionTimeoutMs: SESSION_MS,
-      maxLag: 4096,
-    });
+    c = await RedisCluster.start({ ensemble: zk, password: 'it-secret', sessionTimeoutMs: SESSION_MS });
     await c.settled(30_000);
     checker = new RedisChecker(c.pair.servers).start();
   }, 90_000);
