@@ -6,6 +6,7 @@ import type { ServiceAgent } from '../src/service/agent.js';
 import { HdfsNameNodeAgent } from './hdfs-namenode.js';
 import { HttpAgent } from './http.js';
 import { PostgresqlAgent } from './postgresql.js';
+import { RedisAgent } from './redis.js';
 import { ShellAgent } from './shell.js';
 import { YarnResourceManagerAgent } from './yarn-resourcemanager.js';
 
@@ -26,6 +27,8 @@ export function createAgent(cfg: ServiceConfig, logger: Logger, clock?: Clock): 
       return new YarnResourceManagerAgent(cfg, log, clock);
     case 'postgresql':
       return new PostgresqlAgent(cfg, log, clock);
+    case 'redis':
+      return new RedisAgent(cfg, log, clock);
     default: {
       // Config validation rejects unknown agents; reaching this is a programming error.
       const never: never = cfg;

@@ -26,6 +26,10 @@ declare -A NEED=(
   # The postgresql agent's tests: real servers, pg_rewind and pg_basebackup (run as the postgres
   # user the package creates; the server refuses to run as root).
   [postgresql-15]=/usr/lib/postgresql/15/bin/pg_rewind
+  # The redis agent's tests and the Sentinel comparison: real servers, three real sentinels.
+  [redis-server]=/usr/bin/redis-server
+  [redis-sentinel]=/usr/bin/redis-sentinel
+  [redis-tools]=/usr/bin/redis-cli
 )
 
 missing=()
@@ -62,6 +66,6 @@ if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
 fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian's zookeeper and prometheus packages would start system servers under systemd; we never
+# Debian's zookeeper, prometheus and redis packages would start system servers under systemd; we never
 # use them (the tests start their own, on random ports).
 echo "setup: installed ${missing[*]}"

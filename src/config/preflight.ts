@@ -137,6 +137,15 @@ async function tokenProblem(file: string): Promise<string | undefined> {
   return undefined;
 }
 
+async function redisPasswordProblem(file: string): Promise<string | undefined> {
+  const key = 'service.passwordFile';
+  const problem = await fileProblem(file, constants.R_OK);
+  if (problem !== undefined) return `${key}: ${show(file)} ${problem}; it must hold the Redis password`;
+  if ((await firstLine(file)) === '')
+    return `${key}: ${show(file)} has an empty first line; it must hold the Redis password`;
+  return undefined;
+}
+
 /**
  * The problems the agent would hit on this host with `cfg` (a validated config), one message
  * each, `key: ...` naming the value; empty when there are none.
@@ -160,6 +169,8 @@ export async function preflight(cfg: HafcConfig, options: PreflightOptions = {})
     }
   });
   if (cfg.control.tokenFile !== undefined) checks.push(tokenProblem(cfg.control.tokenFile));
+  if (cfg.service.agent === 'redis' && cfg.service.passwordFile !== undefined)
+    checks.push(redisPasswordProblem(cfg.service.passwordFile));
   const problems = await Promise.all(checks);
   return problems.filter((p): p is string => p !== undefined).map(escapeControls);
 }

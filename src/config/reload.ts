@@ -189,6 +189,8 @@ export const RELOAD_RULES: Readonly<Record<string, ReloadRule>> = {
   'service.synchronous': live(
     'applied by the next promotion (a running active keeps its setting until then)',
   ),
+  'service.address': restart('the agent reaches its own server there; it must agree with node.port'),
+  'service.username': live('used by the next connection'),
   'fencing.methods': live('used by the next fencing, within the number of methods at start', {
     refuseIf: fencingWithinBoot,
     display: showMethods,

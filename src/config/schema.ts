@@ -191,7 +191,7 @@ function haServiceKeys<const S extends 'zkfc' | 'user'>(d: {
 const SERVICE = variants('agent', {
   doc: 'The managed service and the service agent that drives it.',
   tagDoc: 'The service agent.',
-  planned: ['redis'],
+  planned: [],
   variants: {
     shell: {
       doc: 'A service driven by shell hooks. Hooks get HAFC_CLUSTER, HAFC_NODE_ID, HAFC_ROLE, HAFC_EPOCH and HAFC_REASON in their environment.',
@@ -344,6 +344,40 @@ const SERVICE = variants('agent', {
         synchronous: boolean({
           default: false,
           doc: "The active sets synchronous_standby_names = 'ANY 1 (*)': a commit is acknowledged only once a standby has flushed it, so no acknowledged commit is lost in a failover; a primary without a connected standby blocks every commit until one is back.",
+        }),
+      },
+    },
+    redis: {
+      toStandbyKey: 'requestTimeoutMs',
+      doc: 'A Redis server in a replicated pair (docs/redis.md): active = master, standby = read-only replica of whichever node holds the lock. Its address is node.host:node.port, which peers follow and fence.',
+      gracefulFencing: true,
+      keys: {
+        address: string({
+          rule: hostPort(1),
+          optional: true,
+          doc: 'Where this agent reaches its own server, when not at node.host:node.port (e.g. 127.0.0.1 while node.host is the name peers use); its port must be node.port. Absent: node.host:node.port.',
+        }),
+        username: string({
+          rule: USER,
+          optional: true,
+          doc: 'The ACL user AUTH names (Redis 6+); absent: the default user.',
+        }),
+        passwordFile: string({
+          rule: ABSOLUTE_PATH,
+          optional: true,
+          doc: "Holds the servers' password (requirepass, the same on every node) on its first line; read at start and on reload, never logged.",
+        }),
+        maximumLagOnFailover: integer({
+          min: 0,
+          // A limit past 1 GiB of replication stream is a typo, not a policy.
+          max: 1_073_741_824,
+          default: 1_048_576,
+          doc: 'A replica more than this many bytes of replication offset behind its master is not electable and refuses to-active. With the master gone, the last offset seen from it counts (docs/redis.md).',
+        }),
+        requestTimeoutMs: ms({
+          min: 1,
+          default: 1000,
+          doc: 'Deadline of each call to a server, connecting included. It is also the to-standby timeout of the lease budget: the whole demotion (ROLE, REPLICAOF and the ROLE that confirms it) is cut off at it.',
         }),
       },
     },

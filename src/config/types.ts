@@ -30,3 +30,4 @@ export type HafcConfig = Infer<typeof CONFIG>;
 export type ServiceConfig = HafcConfig['service'];
 export type ShellServiceConfig = Extract<ServiceConfig, { agent: 'shell' }>;
 export type HttpServiceConfig = Extract<ServiceConfig, { agent: 'http' }>;
+export type RedisServiceConfig = Extract<ServiceConfig, { agent: 'redis' }>;

@@ -8,6 +8,7 @@ import type { VariantSpec } from './declare.js';
 import { show } from './format.js';
 import { isMapping, MAX_PROBLEMS, Problems } from './problems.js';
 import { readShape } from './read.js';
+import { parseHostPort } from './rules.js';
 import { CONFIG } from './schema.js';
 import { timingProblems } from './timing.js';
 import type { HafcConfig, ServiceConfig } from './types.js';
@@ -103,6 +104,27 @@ function checkPostgresPort(p: Problems, cfg: HafcConfig): void {
   }
 }
 
+/**
+ * A redis node's lock record carries node.host:node.port, and that is where peers follow and
+ * fence it: the agent's own server must be on that port. Its address defaults to it here, so the
+ * agent reads one resolved value.
+ */
+function checkRedisAddress(p: Problems, cfg: HafcConfig): void {
+  const svc = cfg.service;
+  if (svc.agent !== 'redis' || p.isBad('service') || p.isBad('node')) return;
+  if (svc.address === undefined) {
+    const host = cfg.node.host.includes(':') ? `[${cfg.node.host}]` : cfg.node.host;
+    svc.address = `${host}:${cfg.node.port}`;
+    return;
+  }
+  const parsed = parseHostPort(svc.address, 1);
+  if (typeof parsed === 'string' || parsed.port === cfg.node.port) return;
+  p.fail(
+    'service.address',
+    `port ${parsed.port} is not node.port ${cfg.node.port}; node.port must be the Redis server's own port (peers follow and fence the node at node.host:node.port), got ${show(svc.address)}`,
+  );
+}
+
 function fencingMethodsGiven(raw: Record<string, unknown>): boolean {
   const fencing = raw.fencing;
   return isMapping(fencing) && fencing.methods !== undefined;
@@ -123,6 +145,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   checkHealthSource(p, config);
   checkGraceful(p, config, fencingMethodsGiven(raw));
   checkPostgresPort(p, config);
+  checkRedisAddress(p, config);
   const problems = [...p.messages, ...timingProblems(config, (path) => p.isBad(path))];
   if (problems.length === 0) return { config, problems };
   return p.omitted === 0 ? { problems } : { problems, omitted: p.omitted };

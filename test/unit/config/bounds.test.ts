@@ -32,6 +32,7 @@ const SERVICES: Record<string, Record<string, unknown>> = {
   'hdfs-namenode': { agent: 'hdfs-namenode', rpcAddress: '127.0.0.1:8020' },
   'yarn-resourcemanager': { agent: 'yarn-resourcemanager', rpcAddress: '127.0.0.1:8033' },
   postgresql: { agent: 'postgresql', dataDir: '/var/lib/postgresql/15/main' },
+  redis: { agent: 'redis' },
 };
 
 /** A valid config (with the key's agent) with `value` at the key's path. */

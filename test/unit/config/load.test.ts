@@ -382,14 +382,14 @@ describe('parseConfig errors', () => {
   });
 
   it('checks the service agent', () => {
-    expect(problem({ service: { agent: 'redis' } })).toBe(
-      'config ns1.yaml: service.agent: "redis" is not available in this version (available: shell, http, hdfs-namenode, yarn-resourcemanager, postgresql)',
+    expect(problem({ service: { agent: 'mysql' } })).toBe(
+      'config ns1.yaml: service.agent: must be one of shell, http, hdfs-namenode, yarn-resourcemanager, postgresql, redis, got "mysql"',
     );
     expect(problem({ service: { agent: 'shel' } })).toBe(
-      'config ns1.yaml: service.agent: must be one of shell, http, hdfs-namenode, yarn-resourcemanager, postgresql, got "shel" (did you mean "shell"?)',
+      'config ns1.yaml: service.agent: must be one of shell, http, hdfs-namenode, yarn-resourcemanager, postgresql, redis, got "shel" (did you mean "shell"?)',
     );
     expect(problem({ service: { agent: undefined } })).toBe(
-      'config ns1.yaml: service.agent: is required (available: shell, http, hdfs-namenode, yarn-resourcemanager, postgresql)',
+      'config ns1.yaml: service.agent: is required (available: shell, http, hdfs-namenode, yarn-resourcemanager, postgresql, redis)',
     );
     expect(problem({ service: { url: 'http://x' } })).toBe('config ns1.yaml: unknown key "service.url"');
     expect(
@@ -510,7 +510,7 @@ describe('parseConfig errors', () => {
         node: { port: 0, colour: 'blue' },
         zookeeper: { connect: 'zk1', sessionTimeoutMs: 'ten seconds' },
         health: { fall: 'three', check: { tcp: 'x' } },
-        service: { agent: 'redis' },
+        service: { agent: 'mysql' },
         log: { format: 'xml' },
       }),
     ).toEqual([
@@ -521,7 +521,7 @@ describe('parseConfig errors', () => {
       'config ns1.yaml: zookeeper.sessionTimeoutMs: must be an integer from 1000 to 600000, got "ten seconds"',
       'config ns1.yaml: health.fall: must be an integer from 1 to 100, got "three"',
       'config ns1.yaml: health.check.tcp: must be host:port, got "x"',
-      'config ns1.yaml: service.agent: "redis" is not available in this version (available: shell, http, hdfs-namenode, yarn-resourcemanager, postgresql)',
+      'config ns1.yaml: service.agent: must be one of shell, http, hdfs-namenode, yarn-resourcemanager, postgresql, redis, got "mysql"',
       'config ns1.yaml: log.format: must be one of auto, json, pretty, got "xml"',
     ]);
   });

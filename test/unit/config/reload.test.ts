@@ -52,6 +52,13 @@ zookeeper: { connect: "zk1:2181" }
 service: { agent: postgresql, dataDir: /var/lib/postgresql/15/main, osUser: postgres, passwordFile: /etc/hafc/pg.secret, logFile: /var/log/pg.log }
 `;
 
+const REDIS = `
+cluster: ns1
+node: { id: r1, host: h1, port: 6379 }
+zookeeper: { connect: "zk1:2181" }
+service: { agent: redis, address: "127.0.0.1:6379", passwordFile: /etc/hafc/redis.secret }
+`;
+
 const parse = (text: string): HafcConfig => parseConfig(text, 'ns1.yaml', { hostname: 'here' });
 
 /** `text` with `from` replaced by `to` (it must occur), parsed. */
@@ -102,12 +109,14 @@ describe('planReload: the classification covers the whole declaration', () => {
     const hdfs = parse(HDFS);
     const yarn = parse(YARN);
     const pgc = parse(PG);
+    const redis = parse(REDIS);
     const byAgent: Record<string, HafcConfig> = {
       shell,
       http,
       'hdfs-namenode': hdfs,
       'yarn-resourcemanager': yarn,
       postgresql: pgc,
+      redis,
     };
     for (const k of declaredKeys()) {
       const bases = k.agents.length === 0 ? [shell, http, hdfs, yarn] : k.agents.map((a) => byAgent[a]!);

@@ -4,6 +4,7 @@
  * file whose agent then refuses to compete (or, worse, a budget too short for the real demotion).
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createAgent } from '../../../agents/index.js';
@@ -26,6 +27,8 @@ describe("every agent's declared to-standby key", () => {
   });
 
   it('is what the agent itself bounds its to-standby by, for every example config', () => {
+    const secret = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hafc-key-')), 'secret');
+    fs.writeFileSync(secret, 'pw\n', { mode: 0o600 });
     const seen = new Set<string>();
     for (const file of examples) {
       const text = fs.readFileSync(file, 'utf8');
@@ -33,6 +36,10 @@ describe("every agent's declared to-standby key", () => {
       // A value no default has, so that agreement cannot be an accident of defaults.
       const key = transitionTimeoutKey(cfg.service).replace(/^service\./, '');
       (cfg.service as unknown as Record<string, number>)[key] = 1234;
+      // An agent may read its password file when built (redis); the example's path is not here.
+      if ('passwordFile' in cfg.service && cfg.service.passwordFile !== undefined) {
+        cfg.service.passwordFile = secret;
+      }
       const agent = createAgent(cfg.service, createLogger({ level: 'error' }));
       expect(agent.toStandbyTimeoutMs, file).toBe(transitionTimeoutMs(cfg.service));
       expect(agent.toStandbyTimeoutMs, file).toBe(1234);

@@ -64,6 +64,15 @@ interface PostgresqlService {
   synchronous: boolean;
 }
 
+interface RedisService {
+  agent: 'redis';
+  address?: string;
+  username?: string;
+  passwordFile?: string;
+  maximumLagOnFailover: number;
+  requestTimeoutMs: number;
+}
+
 interface Expected {
   cluster: string;
   node: { id: string; host: string; port: number; priority: number; noFailover: boolean };
@@ -85,7 +94,13 @@ interface Expected {
     rise: number;
     check: HealthCheckConfig;
   };
-  service: ShellService | HttpService | HdfsNameNodeService | YarnResourceManagerService | PostgresqlService;
+  service:
+    | ShellService
+    | HttpService
+    | HdfsNameNodeService
+    | YarnResourceManagerService
+    | PostgresqlService
+    | RedisService;
   fencing: { methods: FenceMethodConfig[]; timeoutMs: number };
   election: { priorityGraceMs: number; backoffMs: number };
   control: { listen: string; tokenFile?: string };
