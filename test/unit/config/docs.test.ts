@@ -52,9 +52,7 @@ describe('the JSON Schema', () => {
       '$.fencing.timeoutMs: maximum',
     ]);
     expect(schemaErrors(schema, edit('service', { toActive: 'x' }))).toEqual(['$.service: unknown toActive']);
-    expect(schemaErrors(schema, edit('service', { agent: 'mysql' }))).toEqual([
-      '$.service.agent: enum',
-    ]);
+    expect(schemaErrors(schema, edit('service', { agent: 'mysql' }))).toEqual(['$.service.agent: enum']);
     expect(schemaErrors(schema, edit('health', { check: { tcp: 'h:1', command: 'x' } }))).toEqual([
       '$.health.check: oneOf (0 match)',
     ]);
