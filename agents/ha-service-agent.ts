@@ -90,6 +90,7 @@ export abstract class HaServiceAgent implements ServiceAgent {
   private readonly fenceTimeoutMs: number;
   private readonly user: string;
   private readonly connectTimeoutMs: number;
+  private readonly rpcHost: string;
   private readonly source: HaRequestSource;
 
   constructor(
@@ -137,6 +138,7 @@ export abstract class HaServiceAgent implements ServiceAgent {
     this.source = source === 'zkfc' ? 'REQUEST_BY_ZKFC' : 'REQUEST_BY_USER';
     this.toStandbyTimeoutMs = this.transitionTimeoutMs;
     this.controlPort = port;
+    this.rpcHost = host;
     this.client = new HaServiceClient({
       host,
       port,
@@ -173,11 +175,38 @@ export abstract class HaServiceAgent implements ServiceAgent {
   }
 
   async toActive(ctx: HookContext, signal: AbortSignal): Promise<void> {
-    await this.transition('transitionToActive', this.client, ctx, signal);
+    await this.ownTransition('transitionToActive', ctx, signal);
   }
 
   async toStandby(ctx: HookContext, signal: AbortSignal): Promise<void> {
-    await this.transition('transitionToStandby', this.client, ctx, signal);
+    await this.ownTransition('transitionToStandby', ctx, signal);
+  }
+
+  /**
+   * A transition of our own daemon on a connection of its own, as ZKFC makes a new proxy for
+   * each transition: a health call that times out destroys the health connection (so the next
+   * check does not queue behind a hung one), and on a shared connection that killed the
+   * transition in flight. A slow transitionToActive (seconds, on a loaded RM) was then answered
+   * into a closed socket and counted as failed, over and over.
+   */
+  private async ownTransition(
+    method: 'transitionToActive' | 'transitionToStandby',
+    ctx: HookContext,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const own = new HaServiceClient({
+      host: this.rpcHost,
+      port: this.controlPort,
+      user: this.user,
+      connectTimeoutMs: Math.min(this.connectTimeoutMs, this.transitionTimeoutMs),
+      callTimeoutMs: this.transitionTimeoutMs,
+      pingIntervalMs: 0,
+    });
+    try {
+      await this.transition(method, own, ctx, signal);
+    } finally {
+      own.close();
+    }
   }
 
   async state(_ctx: HookContext, signal: AbortSignal): Promise<ServiceRole | 'unknown'> {

@@ -166,6 +166,11 @@ export class AgentProc {
     );
   }
 
+  /** Everything the agent wrote to stderr (its last 2-4 MB), for a log kept after a failure. */
+  rawLog(): string {
+    return this.raw;
+  }
+
   kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<unknown> {
     if (!this.exitInfo) this.child.kill(signal);
     return this.exited;

@@ -384,6 +384,7 @@ export class Controller {
     // agent is never asked to follow and to promote at once.
     await this.stopFollowing(`becoming active (epoch ${epoch})`);
     this.lastToldEpoch = epoch;
+    const ended = this.deps.health.beginTransition();
     try {
       await withDeadline(
         this.agent.toActive(this.ctx('active', epoch, reason), signal),
@@ -401,6 +402,8 @@ export class Controller {
         error: errorMessage(err),
       });
       throw err;
+    } finally {
+      ended();
     }
     this.record({
       to: 'active',
@@ -433,6 +436,7 @@ export class Controller {
     // The epoch the service was last told, so a to-standby hook can tell which activation ends.
     const epoch = this.elector.getEpoch() ?? this.lastToldEpoch;
     const ac = new AbortController();
+    const ended = this.deps.health.beginTransition();
     try {
       // The agent enforces its own timeout; the deadline guards against one that does not.
       await withDeadline(
@@ -460,6 +464,8 @@ export class Controller {
         error: errorMessage(err),
       });
       return false;
+    } finally {
+      ended();
     }
   }
 

@@ -47,6 +47,12 @@
  * 'exited', which counts as `fall` failures: an exited process is proof, and a new process under
  * the pid file must earn `rise` successes like any recovering service.
  *
+ * Transitions (beginTransition): a check that times out while the service carries out a transition this
+ * agent asked for (started before the check ended) is not counted: the daemon may serve its
+ * health call only after the transition (a ResourceManager's admin server has one handler), and
+ * counting it would make a slow promotion look like a hang and abandon it. The transition's own
+ * deadline is the hang detector meanwhile. Other failures (refused, bad answers) still count.
+ *
  * Listener contract (onChange, onResult): called synchronously from the loop, one at a time, in
  * order; a listener that throws (or returns a rejecting promise) is logged and the loop goes on.
  * Listeners must not block: the next check waits for them.
@@ -155,6 +161,10 @@ export class HealthMonitor {
   private preempt: (() => void) | null = null;
   /** The next check starts at once (set when the watched process exits). */
   private checkNow = false;
+  /** Transitions of the service in flight (beginTransition). */
+  private transitions = 0;
+  /** A transition was in flight at some point during the current check. */
+  private busyDuringCheck = false;
   /** The last failure was definite and `fall` is not reached: the next check comes sooner. */
   private fastNext = false;
   /** Checks of the current failure streak that started on the fast interval. */
@@ -247,6 +257,21 @@ export class HealthMonitor {
 
   get lastResult(): HealthResult | undefined {
     return this.last;
+  }
+
+  /**
+   * A transition of the service (which this agent asked for) starts; call the returned function
+   * when it ends, however it ends. Timeouts of checks that overlap it are not counted (header).
+   */
+  beginTransition(): () => void {
+    this.transitions++;
+    this.busyDuringCheck = true;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.transitions--;
+    };
   }
 
   /** Registers a state-change listener; returns a function that removes it. */
@@ -345,6 +370,7 @@ export class HealthMonitor {
    */
   private runOnce(startedAt: number): Promise<Outcome> {
     const ac = new AbortController();
+    this.busyDuringCheck = this.transitions > 0;
     const stopSignal = this.stopController.signal;
     return new Promise<Outcome>((resolve) => {
       let settled = false;
@@ -409,6 +435,14 @@ export class HealthMonitor {
   private record(res: HealthResult): void {
     this.last = res;
     this.emitResult(res);
+    const busy = this.busyDuringCheck || this.transitions > 0;
+    this.busyDuringCheck = false;
+    if (res.kind === 'timeout' && busy) {
+      this.logger.debug(`${this.name} timed out during a service transition; not counted`, {
+        reason: res.error?.message,
+      });
+      return;
+    }
 
     if (res.kind === 'ok') {
       this.failStreak = 0;

@@ -7,7 +7,7 @@
  *
  * Gated on the cached YARN jars; under CI (which runs setup) a missing cache fails instead.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { yarnAvailable, YarnHaPair, type ResourceManagerProc } from '../../harness/yarn.js';
 import { ZkEnsemble } from '../../harness/zk-ensemble.js';
 import { IpcRemoteError } from '../../src/hadoop/ipc/errors.js';
@@ -15,6 +15,8 @@ import { HaDaemonAgents } from '../support/ha-daemon-agents.js';
 
 const enabled = yarnAvailable() || process.env.CI === 'true';
 const SESSION_MS = 4000;
+// Longer than the harness's 60 s waits, so that a wait that fails says what it waited for.
+vi.setConfig({ testTimeout: 150_000 });
 
 describe.runIf(enabled)('hafc agents driving a real ResourceManager pair', () => {
   let pair: YarnHaPair;

@@ -38,6 +38,8 @@ export class HaDaemonAgents<D extends HaDaemon> {
   readonly doubleActive: string[] = [];
   private readonly clients = new Map<string, HaServiceClient>();
   private sampling = true;
+  /** Every agent process started, restarts included, for the logs kept after a run. */
+  private readonly started: AgentProc[] = [];
   private sampler: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -97,6 +99,7 @@ export class HaDaemonAgents<D extends HaDaemon> {
   startAgent(id: string): AgentProc {
     const a = AgentProc.start(id, this.configOf(id), { HAFC_RUNTIME_DIR: path.join(this.dir, `run-${id}`) });
     this.agents.set(id, a);
+    this.started.push(a);
     return a;
   }
 
@@ -122,14 +125,21 @@ export class HaDaemonAgents<D extends HaDaemon> {
     return this.clients.get(d.id)!;
   }
 
-  /** Waits until exactly one daemon (not `not`) says it is active; fails with both agents' tails. */
+  /**
+   * Waits until exactly one daemon (not `not`) says it is active, and its agent says so too;
+   * fails with both agents' tails.
+   */
   active(not?: string): Promise<D> {
     return waitFor(
-      `exactly one ${this.opts.kind}${not ? ` other than ${not}` : ''} to say it is active`,
+      `exactly one ${this.opts.kind}${not ? ` other than ${not}` : ''} to say it is active, its agent too`,
       async () => {
         const states = await Promise.all(this.opts.daemons.map((d) => this.stateOf(d)));
         const act = this.opts.daemons.filter((_, i) => states[i] === 'active');
-        return act.length === 1 && act[0]!.id !== not ? act[0] : undefined;
+        // Its agent must say so too: a daemon can be active for a moment without the lock (a
+        // promotion whose answer was lost, undone by the agent's next reconcile).
+        return act.length === 1 && act[0]!.id !== not && this.agentOf(act[0]!).role() === 'active'
+          ? act[0]
+          : undefined;
       },
       { timeoutMs: 60_000 },
     ).catch((err: unknown) => {
@@ -173,6 +183,13 @@ export class HaDaemonAgents<D extends HaDaemon> {
     await this.sampler;
     for (const a of this.agents.values()) await a.stop().catch(() => undefined);
     for (const c of this.clients.values()) c.close();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (process.env.HAFC_KEEP_HADOOP_DIRS === '1') {
+      for (const [i, a] of this.started.entries()) {
+        fs.writeFileSync(path.join(this.dir, `agent-${a.id}-${i}.log`), a.rawLog());
+      }
+      console.log(`${this.opts.kind} agents' configs and logs kept in ${this.dir}`);
+    } else {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 }

@@ -192,4 +192,23 @@ describe('yarn-resourcemanager agent', () => {
     expect(clusterInfoHaState('null')).toBeUndefined();
     expect(clusterInfoHaState('not json')).toBeUndefined();
   });
+
+  it('a health call that times out does not take a slow transition in flight down with it', async () => {
+    // A loaded RM serves one admin call at a time: the promotion takes seconds and the health
+    // call behind it times out. The timeout destroys the health connection; the promotion, on a
+    // connection of its own, must still get its answer.
+    rm.faults.set('transitionToActive', { kind: 'delay', ms: 400 });
+    rm.faults.set('getServiceStatus', { kind: 'hang' });
+    const agent = agentFor({ requestTimeoutMs: 100, transitionTimeoutMs: 2000 });
+    try {
+      const promotion = agent.toActive(ctx, signal());
+      const check = await rejection(agent.check(ctx, signal()));
+      expect(check.code).toBe(EHEALTH_TIMEOUT);
+      await promotion;
+      expect(rm.state).toBe('active');
+      expect(rm.transitions.map((t) => t.method)).toEqual(['transitionToActive']);
+    } finally {
+      agent.close();
+    }
+  });
 });

@@ -655,3 +655,46 @@ describe('HealthMonitor.reconfigure (a reload)', () => {
     expect(fixed.calls).toHaveLength(0);
   });
 });
+
+describe('HealthMonitor during a service transition (beginTransition)', () => {
+  it('does not count timeouts of checks that overlap a transition; the streak resumes after it', async () => {
+    const t = setup(['ok', 'ok'], { fall: 3 }, 'hang');
+    await started(t);
+    await t.clock.advance(1000);
+    expect(t.monitor.state).toBe('HEALTHY');
+    // A slow promotion: the daemon answers no health call until it is done.
+    const ended = t.monitor.beginTransition();
+    await t.clock.advance(5000); // checks from 2000 to 6000, four of them timed out by now
+    expect(t.monitor.state).toBe('HEALTHY');
+    expect(t.logs.filter((l) => l.msg.includes('timed out during a service transition'))).toHaveLength(4);
+    ended();
+    // The check that started while the transition was in flight is still excused; the next
+    // ones count, and `fall` of them are NOT_RESPONDING as ever.
+    await t.clock.advance(1000);
+    expect(t.monitor.state).toBe('HEALTHY');
+    await t.clock.advance(2000); // timeouts at 7500 and 8500 count
+    expect(t.monitor.state).toBe('HEALTHY');
+    await t.clock.advance(500); // and the third, at 9500
+    expect(t.monitor.state).toBe('NOT_RESPONDING');
+  });
+
+  it('excuses a check during which a transition began and ended', async () => {
+    const t = setup(['ok', 'ok', 'hang', 'ok'], { fall: 1 });
+    await started(t);
+    await t.clock.advance(1000);
+    await t.clock.advance(1000); // the hanging check starts
+    t.monitor.beginTransition()();
+    await t.clock.advance(500); // it times out, after the transition ended
+    expect(t.monitor.state).toBe('HEALTHY');
+  });
+
+  it('still counts a service that answers "unhealthy" during a transition', async () => {
+    const t = setup(['ok', 'ok', 'fail', 'fail', 'fail'], { fall: 3 });
+    await started(t);
+    await t.clock.advance(1000);
+    const ended = t.monitor.beginTransition();
+    await t.clock.advance(3000);
+    ended();
+    expect(t.monitor.state).toBe('UNHEALTHY');
+  });
+});
