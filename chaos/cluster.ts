@@ -66,6 +66,8 @@ export interface ClusterOptions {
   outDir: string;
   sessionTimeoutMs: number;
   netns: NetNs | null;
+  /** Fence with `true`: the checker's self-test (split brain must then be caught). */
+  noopFencing?: boolean;
   log: (msg: string) => void;
 }
 
@@ -143,10 +145,9 @@ export class ChaosCluster {
         connect,
         sessionTimeoutMs: o.sessionTimeoutMs,
         // graceful asks through this node's own service agent; the shell agent has no such call.
-        fencingMethods: [
-          ...(node.agentKind === 'http' ? ['- graceful'] : []),
-          `- shell: ${JSON.stringify(KILL_BY_PIDFILE)}`,
-        ],
+        fencingMethods: o.noopFencing
+          ? ['- shell: "true"']
+          : [...(agentKind === 'http' ? ['- graceful'] : []), `- shell: ${JSON.stringify(KILL_BY_PIDFILE)}`],
         logLevel: 'info',
       });
       const cfg = parseYaml(yaml) as Record<string, unknown>;

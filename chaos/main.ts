@@ -15,11 +15,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderTimelineHtml, type TimelineModel } from '../src/cli/render/timeline-html.js';
 import { removeLeftoverNamespaces, netnsUnavailable, NetNs } from '../harness/netns.js';
+import { httpRequest } from '../harness/demo-service-proc.js';
 import { check, type CheckResult, type QuietWindow, type ServiceEvent } from './checker.js';
 import { ChaosCluster, mono } from './cluster.js';
 import { WritingClient } from './client.js';
 import { inject, type Heal } from './faults.js';
 import {
+  ACTIVE,
   FAULT_DOCS,
   FAULT_KINDS,
   formatSchedule,
@@ -46,6 +48,8 @@ const USAGE = `usage: npm run chaos -- --seed N --duration S [options]
   --mean-gap-ms MS    mean pause between two fault starts (default 2500)
   --session-timeout-ms MS   the agents' ZooKeeper session timeout (default 4000)
   --out DIR           where logs, report.json and timeline.html go (default .tmp/chaos/seed-N)
+  --fencing noop      the checker's self-test: fence with 'true' (proves nothing), so a fault
+                      that needs fencing must end in a violation the checker reports
 
 fault kinds:
 ${FAULT_KINDS.map((k) => `  ${k.padEnd(17)} ${FAULT_DOCS[k]}`).join('\n')}`;
@@ -61,6 +65,7 @@ interface Options {
   meanGapMs: number;
   sessionTimeoutMs: number;
   out: string;
+  noopFencing: boolean;
   /** The arguments as given, for the replay command. */
   argv: string[];
 }
@@ -93,6 +98,7 @@ function parseOptions(argv: string[]): Options | 'help' {
         'mean-gap-ms': { type: 'string' },
         'session-timeout-ms': { type: 'string' },
         out: { type: 'string' },
+        fencing: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -118,7 +124,13 @@ function parseOptions(argv: string[]): Options | 'help' {
     }
     if (faults.length === 0) throw new UsageError('--faults: no fault kind given');
   }
+  if (values.fencing !== undefined && values.fencing !== 'noop') {
+    throw new UsageError(
+      `--fencing: the only choice is noop (the checker's self-test), got ${JSON.stringify(values.fencing)}`,
+    );
+  }
   return {
+    noopFencing: values.fencing === 'noop',
     seed,
     durationMs: intOpt('duration', values.duration, 1, 86_400) * 1000,
     agents,
@@ -169,9 +181,31 @@ interface FaultRecord {
   plannedDurationMs: number;
   startMono: number | null;
   healedMono: number | null;
+  /** ACTIVE when the node was chosen at the start: the one active then. */
+  target?: string;
   skipped?: string;
   note?: string;
   error?: string;
+}
+
+/** The node whose service says it is active (the highest epoch if several do), if any. */
+async function activeNode(c: ChaosCluster): Promise<string | null> {
+  const answers = await Promise.all(
+    c.nodes.map(async (n) => {
+      try {
+        const r = await httpRequest(`http://${n.host}:${n.port}/role`, 'GET', undefined, {}, 300);
+        const b = r.body as { role?: unknown; epoch?: unknown };
+        return b.role === 'active' && typeof b.epoch === 'string'
+          ? { id: n.id, epoch: BigInt(b.epoch) }
+          : null;
+      } catch {
+        return null;
+      }
+    }),
+  );
+  let best: { id: string; epoch: bigint } | null = null;
+  for (const a of answers) if (a && (!best || a.epoch > best.epoch)) best = a;
+  return best?.id ?? null;
 }
 
 function readEvents(file: string, node: string): ServiceEvent[] {
@@ -307,6 +341,7 @@ async function main(): Promise<number> {
       outDir: o.out,
       sessionTimeoutMs: o.sessionTimeoutMs,
       netns: ns,
+      noopFencing: o.noopFencing,
       log,
     });
     const c = cluster;
@@ -324,10 +359,17 @@ async function main(): Promise<number> {
     client.start();
     t0 = mono();
     const locks = new Locks();
-    const tasks = schedule.faults.map(async (f, i) => {
+    const tasks = schedule.faults.map(async (planned, i) => {
       const rec = records[i]!;
+      await sleepUntil(t0 + planned.atMs);
+      let f = planned;
+      if (planned.node === ACTIVE) {
+        const node = (await activeNode(c)) ?? c.nodes[0]!.id;
+        f = { ...planned, node };
+        rec.node = node;
+        rec.target = ACTIVE;
+      }
       const key = f.node ?? (f.kind === 'zk-load' ? 'zk-load' : 'zookeeper');
-      await sleepUntil(t0 + f.atMs);
       await locks.run(key, async () => {
         if (interrupted) return;
         let heal: Heal | null = null;
@@ -481,11 +523,19 @@ async function main(): Promise<number> {
     `slowest recovery after a heal ${report.maxRecoveryMs.toFixed(0)} ms (bound ${cluster?.boundMs} ms), ` +
     `${result.violations.length} violations; ${path.join(o.out, 'timeline.html')}`;
   if (verdict !== 'PASS') {
-    const lines = result.violations.map(
+    const byKind = new Map<string, number>();
+    for (const v of result.violations) byKind.set(v.kind, (byKind.get(v.kind) ?? 0) + 1);
+    const shown = result.violations.slice(0, 20);
+    const lines = shown.map(
       (v, i) => `  ${i + 1}. [${v.kind}] +${((v.atMono - t0) / 1000).toFixed(3)} s ${v.detail}`,
     );
     process.stderr.write(
-      `\n${summary}\n${runError ? `run error: ${runError}\n` : ''}${lines.join('\n')}\n\n` +
+      `\n${summary}\n${runError ? `run error: ${runError}\n` : ''}` +
+        (result.violations.length
+          ? `violations by kind: ${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')}` +
+            `${result.violations.length > shown.length ? ` (the first ${shown.length} below; all in report.json)` : ''}\n`
+          : '') +
+        `${lines.join('\n')}\n\n` +
         `seed: ${o.seed}\n${printed}\nreplay with: ${replay}\n`,
     );
   } else {

@@ -49,6 +49,9 @@ export const FAULT_DOCS: Record<FaultKind, string> = {
 };
 
 /** Kinds that act on the whole ensemble; at most one of them at a time. */
+/** A fault's node that is resolved when it starts: the node whose service is active then. */
+export const ACTIVE = '@active';
+
 const ZK_WIDE: ReadonlySet<FaultKind> = new Set(['zk-leader-kill', 'quorum-loss', 'follower-isolate']);
 const NET: ReadonlySet<FaultKind> = new Set(['partition', 'net-degrade']);
 
@@ -75,7 +78,10 @@ export interface Fault {
   /** f1, f2, ... in start order. */
   id: string;
   kind: FaultKind;
-  /** The node it hits; null for ZooKeeper-wide faults. */
+  /**
+   * The node it hits: an id, or ACTIVE (whichever node's service is active when the fault
+   * starts: the faults that matter most hit the active); null for ZooKeeper-wide faults.
+   */
   node: string | null;
   /** Offset from the chaos start, ms. */
   atMs: number;
@@ -121,8 +127,12 @@ function paramsFor(kind: FaultKind, node: string | null, rng: Prng, o: ScheduleO
         ? { how: 'loss', percent: rng.int(10, 50) }
         : { how: 'delay', delayMs: rng.int(100, 1500) };
     case 'hook-hang':
+      // ignore-term needs a hook process (a shell node); an http node hangs either way.
       return {
-        how: node !== null && o.shellNodes.includes(node) ? rng.pick(['hang', 'ignore-term']) : 'hang',
+        how:
+          node === ACTIVE || (node !== null && o.shellNodes.includes(node))
+            ? rng.pick(['hang', 'ignore-term'])
+            : 'hang',
       };
     case 'flapping-health':
       return { periodMs: rng.int(100, 700) };
@@ -169,14 +179,17 @@ export function makeSchedule(o: ScheduleOptions): Schedule {
       if (ZK_WIDE.has(k)) return !zkBusy;
       if (k === 'zk-load') return !loadBusy;
       if (NET.has(k)) return o.netnsNode !== null && !busyNodes.has(o.netnsNode);
-      return o.nodes.some((n) => !busyNodes.has(n));
+      return o.nodes.some((n) => !busyNodes.has(n)) || !busyNodes.has(ACTIVE);
     });
     if (candidates.length === 0) continue;
     const kind = rng.pick(candidates);
     let node: string | null = null;
     if (NET.has(kind)) node = o.netnsNode;
-    else if (!ZK_WIDE.has(kind) && kind !== 'zk-load')
-      node = rng.pick(o.nodes.filter((n) => !busyNodes.has(n)));
+    else if (!ZK_WIDE.has(kind) && kind !== 'zk-load') {
+      const free = [...o.nodes, ACTIVE].filter((n) => !busyNodes.has(n));
+      // Half the node faults hit whichever node is active then.
+      node = !busyNodes.has(ACTIVE) && rng.chance(0.5) ? ACTIVE : rng.pick(free);
+    }
     const params = paramsFor(kind, node, rng, o);
     const durationMs = Math.min(durationFor(kind, rng, o.sessionTimeoutMs), o.durationMs - t);
     faults.push({ id: `f${faults.length + 1}`, kind, node, atMs: t, durationMs, params });
