@@ -23,6 +23,12 @@ declare -A NEED=(
   [patch]=/usr/bin/patch
   # The metrics tests: promtool checks /metrics and the alert rules; a real server scrapes agents.
   [prometheus]=/usr/bin/promtool
+  # The chaos suite: packet loss inside a node's network namespace (this kernel has no sch_netem,
+  # so nftables drops instead of tc netem), the shell-hooked node's hooks, and the timeline test
+  # that opens the HTML page in headless Chromium.
+  [nftables]=/usr/sbin/nft
+  [curl]=/usr/bin/curl
+  [chromium]=/usr/bin/chromium
 )
 
 missing=()
