@@ -79,7 +79,9 @@ describe('the chaos suite', () => {
       expect(Object.values(report.byKind).filter((n) => n > 0).length).toBeGreaterThanOrEqual(12);
       expect(report.activations).toBeGreaterThanOrEqual(3);
       expect(report.ackedWrites).toBeGreaterThan(100);
-      expect(report.clientAcks).toBe(report.ackedWrites);
+      // A service can log an acknowledgement and then be frozen or killed before the answer leaves.
+      expect(report.clientAcks).toBeLessThanOrEqual(report.ackedWrites);
+      expect(report.clientAcks).toBeGreaterThan(report.ackedWrites * 0.9);
 
       const summary = timelineSummary(await dumpDom(path.join(out, 'timeline.html')));
       expect(summary.lanes).toEqual(['nn1', 'nn2', 'nn3']);
