@@ -73,6 +73,8 @@ export interface CheckInput {
   boundMs: number;
   /** Agents that exited without being told to, found by the runner. */
   agentExits?: { node: string; atMono: number; detail: string }[];
+  /** Where the no-active gaps are measured to (the run's end). @default the last event */
+  endMono?: number;
 }
 
 export interface CheckResult {
@@ -83,6 +85,23 @@ export interface CheckResult {
   clientAcks: number;
   /** Per quiet window long enough to judge: ms from its start until an active existed. */
   recoveries: { after: string; ms: number | null }[];
+  /** Spans with no active service at all between the first activation and the end, longest first. */
+  gaps: { fromMono: number; toMono: number; ms: number }[];
+}
+
+/** Where no instance was active, from the first activation to `endMono`. */
+export function noActiveGaps(intervals: ActiveInterval[], endMono: number): CheckResult['gaps'] {
+  const sorted = [...intervals].sort((a, b) => a.fromMono - b.fromMono);
+  const gaps: CheckResult['gaps'] = [];
+  let covered = sorted[0]?.toMono ?? endMono;
+  for (const iv of sorted.slice(1)) {
+    if (iv.fromMono > covered)
+      gaps.push({ fromMono: covered, toMono: iv.fromMono, ms: iv.fromMono - covered });
+    covered = Math.max(covered, iv.toMono);
+  }
+  if (sorted.length && endMono > covered)
+    gaps.push({ fromMono: covered, toMono: endMono, ms: endMono - covered });
+  return gaps.sort((a, b) => b.ms - a.ms);
 }
 
 function big(e: string | undefined): bigint {
@@ -249,5 +268,15 @@ export function check(input: CheckInput): CheckResult {
     violations.push({ kind: 'agent-exit', node: x.node, atMono: x.atMono, detail: x.detail });
   }
   violations.sort((a, b) => a.atMono - b.atMono);
-  return { violations, intervals, activations: acts.length, ackedWrites: acked, clientAcks, recoveries };
+  const end = input.endMono ?? Math.max(0, ...input.events.map((e) => e.mono));
+  const gaps = noActiveGaps(intervals, end);
+  return {
+    violations,
+    intervals,
+    activations: acts.length,
+    ackedWrites: acked,
+    clientAcks,
+    recoveries,
+    gaps,
+  };
 }

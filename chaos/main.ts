@@ -441,6 +441,7 @@ async function main(): Promise<number> {
     quiet,
     boundMs: cluster?.boundMs ?? 0,
     agentExits: cluster?.agentExits ?? [],
+    endMono,
   });
   const done = records.filter((r) => r.startMono !== null).length;
   const toWall = (m: number): number => m + wallMinusMono;
@@ -510,6 +511,20 @@ async function main(): Promise<number> {
     restarts: cluster?.restarts ?? null,
     recoveries: result.recoveries,
     maxRecoveryMs: Math.max(0, ...result.recoveries.map((r) => r.ms ?? Infinity)),
+    // The longest spans with no active service, and the faults in force during each.
+    longestNoActive: result.gaps.slice(0, 10).map((g) => ({
+      ms: Math.round(g.ms),
+      atS: Number(((g.fromMono - t0) / 1000).toFixed(3)),
+      faults: records
+        .filter(
+          (r) =>
+            r.startMono !== null &&
+            r.startMono <= g.toMono &&
+            (r.healedMono ?? endMono) >= g.fromMono - 30_000,
+        )
+        .map((r) => `${r.id} ${r.kind}${r.node ? ` ${r.node}` : ''}`),
+    })),
+    noActiveTotalMs: Math.round(result.gaps.reduce((s, g) => s + g.ms, 0)),
     violations: result.violations,
     runError,
     faults: records,
@@ -521,6 +536,7 @@ async function main(): Promise<number> {
     `chaos seed ${o.seed}: ${verdict}: ${done}/${schedule.faults.length} faults, ${result.activations} activations, ` +
     `${result.ackedWrites} acknowledged writes (${result.clientAcks} seen by the client), ` +
     `slowest recovery after a heal ${report.maxRecoveryMs.toFixed(0)} ms (bound ${cluster?.boundMs} ms), ` +
+    `no active for ${(report.noActiveTotalMs / 1000).toFixed(1)} s in all (longest ${report.longestNoActive[0]?.ms ?? 0} ms), ` +
     `${result.violations.length} violations; ${path.join(o.out, 'timeline.html')}`;
   if (verdict !== 'PASS') {
     const byKind = new Map<string, number>();

@@ -108,3 +108,13 @@ describe('chaos checker', () => {
     ]);
   });
 });
+
+describe('no-active gaps', () => {
+  it('measures every span without an active from the first activation to the end, longest first', () => {
+    const r = check(input(clean, { endMono: 2500 }));
+    expect(r.gaps.map((g) => [g.fromMono, g.toMono])).toEqual([
+      [2000, 2500],
+      [500, 900],
+    ]);
+  });
+});
