@@ -38,7 +38,12 @@ export class WritingClient {
         try {
           const r = await httpRequest(`${t.url}/role`, 'GET', undefined, {}, 300);
           const b = r.body as { role?: unknown; epoch?: unknown };
-          if (r.status === 200 && b.role === 'active' && typeof b.epoch === 'string') {
+          if (
+            r.status === 200 &&
+            b.role === 'active' &&
+            typeof b.epoch === 'string' &&
+            /^\d{1,20}$/.test(b.epoch)
+          ) {
             return { ...t, epoch: b.epoch };
           }
         } catch {

@@ -361,7 +361,11 @@ async function main(): Promise<number> {
     const locks = new Locks();
     const tasks = schedule.faults.map(async (planned, i) => {
       const rec = records[i]!;
-      await sleepUntil(t0 + planned.atMs);
+      // In short steps, so an interrupted run does not wait out the rest of its schedule.
+      while (!interrupted && mono() < t0 + planned.atMs) {
+        await sleepUntil(Math.min(t0 + planned.atMs, mono() + 200));
+      }
+      if (interrupted) return;
       let f = planned;
       if (planned.node === ACTIVE) {
         const node = (await activeNode(c)) ?? c.nodes[0]!.id;
