@@ -23,6 +23,8 @@ export interface AgentStartOptions {
   nodeArgs?: string[];
   /** Extra environment (on top of the `env` argument). */
   env?: Record<string, string>;
+  /** Argv run before node, e.g. ['ip', 'netns', 'exec', NAME] (it must exec node, keeping the pid). */
+  wrapper?: string[];
 }
 
 // Runs from source (harness/) and compiled (dist/harness/: the demo and the benchmark): find the root.
@@ -92,10 +94,16 @@ export class AgentProc {
     const errFd = typeof stderr === 'object' ? fs.openSync(stderr.file, 'a') : undefined;
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [...(opts.nodeArgs ?? []), hafcBin, 'agent', '-c', configFile], {
-        stdio: ['ignore', 'pipe', errFd ?? 'pipe'],
-        env: { ...process.env, ...env, ...opts.env },
-      });
+      const argv = [...(opts.nodeArgs ?? []), hafcBin, 'agent', '-c', configFile];
+      const wrapper = opts.wrapper ?? [];
+      child = spawn(
+        wrapper[0] ?? process.execPath,
+        wrapper.length ? [...wrapper.slice(1), process.execPath, ...argv] : argv,
+        {
+          stdio: ['ignore', 'pipe', errFd ?? 'pipe'],
+          env: { ...process.env, ...env, ...opts.env },
+        },
+      );
     } finally {
       if (errFd !== undefined) fs.closeSync(errFd);
     }

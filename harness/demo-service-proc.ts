@@ -22,6 +22,12 @@ export interface DemoServiceOptions {
   args?: string[];
   /** How long to wait for the listening line. @default 10000 */
   startTimeoutMs?: number;
+  /** The address to listen on (and of `url`). @default 127.0.0.1 */
+  host?: string;
+  /** @default 0 (any free port) */
+  port?: number;
+  /** Argv run before node, e.g. ['ip', 'netns', 'exec', NAME] (it must exec node, keeping the pid). */
+  wrapper?: string[];
 }
 
 export interface RoleEvent {
@@ -123,16 +129,23 @@ export async function startDemoService(opts: DemoServiceOptions): Promise<DemoSe
   if (!fs.existsSync(script)) {
     throw new Error(`demo service not built: ${script} is missing; run \`npm run build\` first`);
   }
-  const args = [script, '--id', opts.id, '--port', '0', '--exit-on-stdin-eof'];
+  const host = opts.host ?? '127.0.0.1';
+  const args = [script, '--id', opts.id, '--port', String(opts.port ?? 0), '--exit-on-stdin-eof'];
+  if (opts.host !== undefined) args.push('--host', opts.host);
   if (opts.resourcePort !== undefined) args.push('--resource', `127.0.0.1:${opts.resourcePort}`);
   if (opts.writeIntervalMs !== undefined) args.push('--write-interval-ms', String(opts.writeIntervalMs));
   args.push(...(opts.args ?? []));
 
   installExitHook();
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...opts.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const wrapper = opts.wrapper ?? [];
+  const child = spawn(
+    wrapper[0] ?? process.execPath,
+    wrapper.length ? [...wrapper.slice(1), process.execPath, ...args] : args,
+    {
+      env: { ...process.env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   live.add(child);
   const lines: string[] = [];
   const parsed: Record<string, unknown>[] = [];
@@ -202,7 +215,7 @@ export async function startDemoService(opts: DemoServiceOptions): Promise<DemoSe
     }),
   ]).finally(() => clearTimeout(timer));
 
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${host}:${port}`;
   const hasExited = (): boolean => child.exitCode !== null || child.signalCode !== null;
 
   const request = (method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}) =>

@@ -7,6 +7,14 @@
  *
  *   node dist/harness/demo-service.js --id nn1 [--port 0] [--host 127.0.0.1]
  *        [--resource 127.0.0.1:PORT] [--write-interval-ms 100] [--port-file F] [--exit-on-stdin-eof]
+ *        [--event-log FILE] [--event-tick-ms 50]
+ *
+ * --event-log appends the service's own account of what it did to FILE, one JSON object a line,
+ * written synchronously before the effect is visible (a role change before the reply, an
+ * acknowledged write before its 200): `mono` (CLOCK_MONOTONIC in ms, one clock for every process
+ * on the host), `time`, `pid`, `event` (start, role, write, tick, stop). While active it also
+ * logs a `tick` every --event-tick-ms, so a checker knows the instance was still active then
+ * (a frozen or killed one stops ticking). The chaos suite's checker reads these files.
  *
  * Every line on stdout is one JSON object with `time`, `id` and `event`; role changes are shown to
  * a human by the demo, so they carry from, to, epoch and reason.
@@ -24,7 +32,7 @@ const RECONNECT_MS = 200;
 
 const USAGE =
   'usage: demo-service --id ID [--port N] [--host ADDR] [--resource HOST:PORT] ' +
-  '[--write-interval-ms N] [--port-file FILE] [--exit-on-stdin-eof]';
+  '[--write-interval-ms N] [--port-file FILE] [--exit-on-stdin-eof] [--event-log FILE] [--event-tick-ms N]';
 
 interface Options {
   id: string;
@@ -34,6 +42,8 @@ interface Options {
   writeIntervalMs: number;
   portFile: string | undefined;
   exitOnStdinEof: boolean;
+  eventLog: string | undefined;
+  eventTickMs: number;
 }
 
 class UsageError extends Error {}
@@ -41,7 +51,16 @@ class UsageError extends Error {}
 function parseArgs(argv: string[]): Options {
   const vals = new Map<string, string>();
   let exitOnStdinEof = false;
-  const valued = new Set(['--id', '--port', '--host', '--resource', '--write-interval-ms', '--port-file']);
+  const valued = new Set([
+    '--id',
+    '--port',
+    '--host',
+    '--resource',
+    '--write-interval-ms',
+    '--port-file',
+    '--event-log',
+    '--event-tick-ms',
+  ]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
@@ -89,6 +108,8 @@ function parseArgs(argv: string[]): Options {
     writeIntervalMs,
     portFile: vals.get('--port-file'),
     exitOnStdinEof,
+    eventLog: vals.get('--event-log'),
+    eventTickMs: intArg('--event-tick-ms', vals.get('--event-tick-ms') ?? '50', 1, 60_000),
   };
 }
 
@@ -131,6 +152,30 @@ function emit(event: string, fields: Record<string, unknown> = {}): void {
   process.stdout.write(JSON.stringify({ time: new Date().toISOString(), id: ID, event, ...fields }) + '\n');
 }
 
+let eventFd: number | undefined;
+if (opts.eventLog !== undefined) {
+  try {
+    eventFd = fs.openSync(opts.eventLog, 'a');
+  } catch (err) {
+    process.stderr.write(
+      `demo-service: cannot open --event-log ${opts.eventLog}: ${(err as Error).message}\n`,
+    );
+    process.exit(1);
+  }
+}
+
+/** One line of the event log, on disk before the caller lets anyone see the effect. */
+function record(event: string, fields: Record<string, unknown> = {}): void {
+  if (eventFd === undefined) return;
+  const mono = Number(process.hrtime.bigint() / 1000n) / 1000;
+  const line = { mono, time: new Date().toISOString(), id: ID, pid: process.pid, event, ...fields };
+  try {
+    fs.writeSync(eventFd, JSON.stringify(line) + '\n');
+  } catch {
+    // A full disk must not take the service down; the checker then sees a gap, not a lie.
+  }
+}
+
 // --- state -----------------------------------------------------------------------------------
 
 let role: Role = 'standby';
@@ -143,14 +188,20 @@ let highest = 0n;
 let writeSeq = 0n;
 let healthy = true;
 let hang = false;
-const hangWaiters = new Set<(proceed: boolean) => void>();
+/** POST /role waits (a hanging promotion or demotion hook) while this is set; see hangGate. */
+let roleHang = false;
+/** Each waiter says whether it is a POST /role (held by roleHang too). */
+const hangWaiters = new Map<(proceed: boolean) => void, boolean>();
 let writer: NodeJS.Timeout | undefined;
 let stopping = false;
 
 function setRole(to: Role, epoch: bigint, reason: string): void {
   const from = role;
   role = to;
+  record('role', { from, to, epoch: epoch.toString() });
   emit('role', { from, to, epoch: epoch.toString(), reason });
+  if (to === 'active') startTicker();
+  else stopTicker();
   if (to === 'active') {
     link?.send(`TAKE ${ID} ${epoch}`);
     startWriter();
@@ -167,6 +218,20 @@ function startWriter(): void {
   writer = setInterval(() => {
     if (role === 'active') link?.send(`WRITE ${ID} ${highest} ${++writeSeq}`);
   }, opts.writeIntervalMs);
+}
+
+let ticker: NodeJS.Timeout | undefined;
+
+function startTicker(): void {
+  if (ticker !== undefined || eventFd === undefined) return;
+  ticker = setInterval(() => {
+    if (role === 'active') record('tick', { epoch: highest.toString() });
+  }, opts.eventTickMs);
+}
+
+function stopTicker(): void {
+  if (ticker !== undefined) clearInterval(ticker);
+  ticker = undefined;
 }
 
 function stopWriter(): void {
@@ -343,12 +408,13 @@ function parseObject(text: string, res: http.ServerResponse): Record<string, unk
 }
 
 /**
- * While a hang fault is set, /health and /role requests wait here. Resolves true when the fault
- * is cleared; false if the client gave up first - its request is then dropped, not applied late,
- * so a test that timed out a promotion knows the promotion did not happen.
+ * While a hang fault is set, /health and /role requests wait here (POST /role also while
+ * roleHang is set: a hanging hook with a healthy service). Resolves true when the fault is
+ * cleared; false if the client gave up first - its request is then dropped, not applied late, so
+ * a test that timed out a promotion knows the promotion did not happen.
  */
-function hangGate(req: http.IncomingMessage): Promise<boolean> {
-  if (!hang) return Promise.resolve(true);
+function hangGate(req: http.IncomingMessage, forRole = false): Promise<boolean> {
+  if (!hang && !(forRole && roleHang)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (proceed: boolean): void => {
       hangWaiters.delete(done);
@@ -356,13 +422,16 @@ function hangGate(req: http.IncomingMessage): Promise<boolean> {
       resolve(proceed);
     };
     const onClose = (): void => done(false);
-    hangWaiters.add(done);
+    hangWaiters.set(done, forRole);
     req.socket.once('close', onClose);
   });
 }
 
+/** Releases every waiter (on stop), or with `proceed` those whose fault is no longer set. */
 function releaseHung(proceed: boolean): void {
-  for (const w of [...hangWaiters]) w(proceed);
+  for (const [w, forRole] of [...hangWaiters]) {
+    if (!proceed || !(hang || (forRole && roleHang))) w(proceed);
+  }
 }
 
 function roleBody(): { role: Role; epoch: string } {
@@ -372,7 +441,7 @@ function roleBody(): { role: Role; epoch: string } {
 async function postRole(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const body = await readBody(req, res);
   if (!body.ok) return;
-  if (!(await hangGate(req))) return;
+  if (!(await hangGate(req, true))) return;
   const obj = parseObject(body.text, res);
   if (obj === undefined) return;
   const want = obj.role;
@@ -442,6 +511,7 @@ async function postWrite(req: http.IncomingMessage, res: http.ServerResponse): P
     return;
   }
   const seq = ++writeSeq;
+  record('write', { epoch: epoch.toString(), seq: seq.toString() });
   link?.send(`WRITE ${ID} ${epoch} ${seq}`);
   send(res, 200, { ok: true, epoch: epoch.toString(), seq: seq.toString() });
 }
@@ -452,26 +522,29 @@ async function postFault(req: http.IncomingMessage, res: http.ServerResponse): P
   const obj = parseObject(body.text, res);
   if (obj === undefined) return;
   for (const k of Object.keys(obj)) {
-    if (k !== 'healthy' && k !== 'hang') {
-      send(res, 400, { error: `unknown field ${show(k)}; known: "healthy", "hang"` });
+    if (k !== 'healthy' && k !== 'hang' && k !== 'roleHang') {
+      send(res, 400, { error: `unknown field ${show(k)}; known: "healthy", "hang", "roleHang"` });
       return;
     }
   }
-  for (const k of ['healthy', 'hang'] as const) {
+  for (const k of ['healthy', 'hang', 'roleHang'] as const) {
     if (obj[k] !== undefined && typeof obj[k] !== 'boolean') {
       send(res, 400, { error: `field "${k}" must be true or false, got ${show(obj[k])}` });
       return;
     }
   }
-  if (obj.healthy === undefined && obj.hang === undefined) {
-    send(res, 400, { error: 'body must set "healthy" and/or "hang"' });
+  if (obj.healthy === undefined && obj.hang === undefined && obj.roleHang === undefined) {
+    send(res, 400, { error: 'body must set "healthy", "hang" and/or "roleHang"' });
     return;
   }
   if (typeof obj.healthy === 'boolean') healthy = obj.healthy;
   if (typeof obj.hang === 'boolean') hang = obj.hang;
-  emit('fault', { healthy, hang });
-  if (!hang) releaseHung(true);
-  send(res, 200, { healthy, hang });
+  if (typeof obj.roleHang === 'boolean') roleHang = obj.roleHang;
+  // roleHang is reported only once used, so the replies of existing callers stay as they were.
+  const state = roleHang || obj.roleHang !== undefined ? { healthy, hang, roleHang } : { healthy, hang };
+  emit('fault', state);
+  releaseHung(true);
+  send(res, 200, state);
 }
 
 async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -519,6 +592,8 @@ async function shutdown(why: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   emit('stopping', { why, role, epoch: highest.toString() });
+  record('stop', { why, role, epoch: highest.toString() });
+  stopTicker();
   // Never wait forever on a peer during a clean stop.
   setTimeout(() => process.exit(0), 2000).unref();
   stopWriter();
@@ -562,6 +637,7 @@ server.listen(opts.port, opts.host, () => {
       process.exit(1);
     }
   }
+  record('start', { port, role });
   emit('listening', { port, role });
   link?.connect();
 });

@@ -12,6 +12,14 @@ interface Pair {
   upstream: net.Socket | null;
   dirty: boolean;
   head: Buffer | null;
+  /** Bytes held back by setDelay, oldest first, per direction. */
+  toUpstream: Delayed[];
+  toClient: Delayed[];
+}
+
+interface Delayed {
+  due: number;
+  chunk: Buffer;
 }
 
 export interface TcpProxyOptions {
@@ -22,6 +30,11 @@ export interface TcpProxyOptions {
    * same connection only while it returns null.
    */
   rewriteClientPreamble?: (head: Buffer) => Buffer | null;
+  /**
+   * The address to listen on, e.g. the root side of a network namespace's veth so processes in
+   * that namespace can reach a loopback-only server through it. @default 127.0.0.1
+   */
+  host?: string;
 }
 
 /** Past this much unparsed preamble the rewrite is abandoned and the bytes pass as they are. */
@@ -39,6 +52,7 @@ export class TcpProxy {
   private refuse = false;
   private closed = false;
   private closing: Promise<void> | undefined;
+  private delay = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -55,7 +69,7 @@ export class TcpProxy {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       server.once('error', onError);
-      server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
+      server.listen({ port: 0, host: opts.host ?? '127.0.0.1', exclusive: true }, () => {
         server.off('error', onError);
         resolve();
       });
@@ -100,6 +114,20 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * Holds every byte in both directions for `ms` before passing it on, order kept (0 = off).
+   * The kernel here has no sch_netem, so this is how the chaos suite delays a link; only what
+   * flows through this proxy is delayed. A change applies to bytes that arrive after it.
+   */
+  setDelay(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new Error(`TcpProxy.setDelay: ms must be >= 0, got ${ms}`);
+    this.delay = ms;
+  }
+
+  get delayMs(): number {
+    return this.delay;
+  }
+
   /** While on, new connections are closed right after accept (existing ones are untouched). */
   setRefuse(on: boolean): void {
     this.refuse = on;
@@ -127,6 +155,8 @@ export class TcpProxy {
       upstream: null,
       dirty: false,
       head: this.rewrite ? Buffer.alloc(0) : null,
+      toUpstream: [],
+      toClient: [],
     };
     this.pairs.add(pair);
     if (!this.blackhole) this.connectUpstream(pair);
@@ -138,9 +168,14 @@ export class TcpProxy {
       }
       const out = this.rewritten(pair, chunk);
       if (out === null || out.length === 0) return;
-      if (!pair.upstream.write(out)) {
+      const upstream = pair.upstream;
+      if (this.delay > 0 || pair.toUpstream.length > 0) {
+        this.later(pair, pair.toUpstream, upstream, out);
+        return;
+      }
+      if (!upstream.write(out)) {
         client.pause();
-        pair.upstream.once('drain', () => client.resume());
+        upstream.once('drain', () => client.resume());
       }
     });
     client.on('close', () => {
@@ -176,6 +211,10 @@ export class TcpProxy {
         if (chunk.length > 0) pair.dirty = true;
         return;
       }
+      if (this.delay > 0 || pair.toClient.length > 0) {
+        this.later(pair, pair.toClient, pair.client, chunk);
+        return;
+      }
       if (!pair.client.write(chunk)) {
         upstream.pause();
         pair.client.once('drain', () => upstream.resume());
@@ -185,6 +224,24 @@ export class TcpProxy {
       if (this.blackhole) return;
       this.drop(pair);
     });
+  }
+
+  /** Queues `chunk` for `dst` after the delay; a queue drains in order, one timer at a time. */
+  private later(pair: Pair, queue: Delayed[], dst: net.Socket, chunk: Buffer): void {
+    queue.push({ due: Date.now() + this.delay, chunk });
+    if (queue.length > 1) return;
+    const pump = (): void => {
+      while (queue.length > 0 && queue[0]!.due <= Date.now()) {
+        const next = queue.shift()!;
+        if (!this.pairs.has(pair) || dst.destroyed) {
+          queue.length = 0;
+          return;
+        }
+        dst.write(next.chunk);
+      }
+      if (queue.length > 0) setTimeout(pump, Math.max(1, queue[0]!.due - Date.now()));
+    };
+    setTimeout(pump, this.delay);
   }
 
   private drop(pair: Pair): void {

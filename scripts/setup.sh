@@ -30,6 +30,12 @@ declare -A NEED=(
   [redis-server]=/usr/bin/redis-server
   [redis-sentinel]=/usr/bin/redis-sentinel
   [redis-tools]=/usr/bin/redis-cli
+  # The chaos suite: packet loss inside a node's network namespace (this kernel has no sch_netem,
+  # so nftables drops instead of tc netem), the shell-hooked node's hooks, and the timeline test
+  # that opens the HTML page in headless Chromium.
+  [nftables]=/usr/sbin/nft
+  [curl]=/usr/bin/curl
+  [chromium]=/usr/bin/chromium
 )
 
 missing=()

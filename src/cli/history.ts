@@ -1,19 +1,24 @@
 /**
  * `hafc history [cluster options] [--limit N] [--json]`: the bounded list of transitions the
  * agents append to the history znode (activations, demotions, failed activations, switchovers,
- * pauses), oldest first like a log, so the latest is at the bottom of the screen.
+ * pauses), oldest first like a log, so the latest is at the bottom of the screen. --html FILE
+ * also draws them as a timeline page (render/timeline-html.ts, the chaos suite's renderer).
  */
+import fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { RecordError, ZkError } from '../errors.js';
 import { decodeHistory } from '../zk/records.js';
 import { addClusterOptions, withClusterTarget, type ClusterTargetOptions } from './cluster-target.js';
 import { ExitCode } from './exit-codes.js';
 import { renderHistory } from './render/history-text.js';
+import { historyTimeline } from './render/history-timeline.js';
+import { renderTimelineHtml } from './render/timeline-html.js';
 import { newest, normaliseHistory, type HistoryJson } from './render/history-view.js';
 
 interface HistoryOptions extends ClusterTargetOptions {
   limit?: number;
   json?: boolean;
+  html?: string;
 }
 
 function parseLimit(value: string): number {
@@ -32,6 +37,7 @@ export function registerHistory(program: Command): void {
   )
     .option('--limit <n>', 'only the newest N entries', parseLimit)
     .option('--json', 'print one JSON object (schemaVersion 1, see docs/cli.md) instead of the table')
+    .option('--html <file>', 'also write a self-contained HTML timeline of the entries to FILE')
     .action(async (opts: HistoryOptions) => {
       process.exitCode = await runHistory(opts);
     });
@@ -64,6 +70,14 @@ export async function runHistory(opts: HistoryOptions): Promise<number> {
       skipped: decoded.skipped + skipped,
       entries: newest(items, opts.limit),
     };
+    if (opts.html !== undefined) {
+      try {
+        fs.writeFileSync(opts.html, renderTimelineHtml(historyTimeline(out, Date.now())));
+      } catch (err) {
+        process.stderr.write(`hafc history: cannot write --html ${opts.html}: ${(err as Error).message}\n`);
+        return ExitCode.FAILED;
+      }
+    }
     process.stdout.write(opts.json ? `${JSON.stringify(out, null, 2)}\n` : renderHistory(out));
     return ExitCode.OK;
   });

@@ -3,7 +3,10 @@
  * runs them: the built CLI, in its own process.
  */
 import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hafcBin } from '../../harness/agent-proc.js';
@@ -14,6 +17,7 @@ import { fourLetter, ZkEnsemble } from '../../harness/zk-ensemble.js';
 import { openSession } from '../../src/zk/session.js';
 import type { StatusJson } from '../../src/cli/render/status-view.js';
 import type { HistoryJson } from '../../src/cli/render/history-view.js';
+import { dumpDom, timelineSummary } from '../support/chromium.js';
 
 const run = promisify(execFile);
 /** What formatDuration prints, so tables can be compared without the clock. */
@@ -174,6 +178,24 @@ describe('hafc status and hafc history', () => {
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatch(/^TIME +EVENT/);
     expect(rows[1]).toMatch(new RegExp(`activated +${second.id} `));
+
+    // The same history as a timeline page, drawn by a real browser.
+    const html = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hafc-history-html-')), 'history.html');
+    const drawn = await hafc(['history', '--html', html, ...viaZk]);
+    expect(drawn.code, drawn.stderr).toBe(0);
+    expect(drawn.stdout).toContain('3 entries, oldest first');
+    const page = fs.readFileSync(html, 'utf8');
+    // Self-contained: nothing to fetch (the SVG namespace is a name, not a request).
+    expect(page.replace('xmlns="http://www.w3.org/2000/svg"', '')).not.toMatch(/\bsrc=|\bhref=|https?:\/\//);
+    const summary = timelineSummary(await dumpDom(html));
+    expect(summary.lanes).toEqual([first.id, second.id].sort());
+    expect(summary.activeSegments).toBe(2);
+    expect(summary.phases).toMatchObject({ 'to-active hook': 2, fencing: 2, 'lock hand-over': 2 });
+    expect(summary.violations).toBe(0);
+    fs.rmSync(path.dirname(html), { recursive: true, force: true });
+    const bad = await hafc(['history', '--html', '/nonexistent-dir/x.html', ...viaZk]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^hafc history: cannot write --html \/nonexistent-dir\/x.html: ENOENT/);
   });
 
   it('--watch on a non-TTY prints a new table after a failover and exits 0 on SIGTERM', async () => {
