@@ -116,4 +116,32 @@ describe.runIf(enabled)('hafc agents driving a real ResourceManager pair', () =>
     await f.settled(next);
     noDoubleActive();
   });
+
+  it('SIGSTOP of the active RM past the health timeout: its agent leaves the election, SIGCONT leaves it standby, the other active', async () => {
+    const old = await f.active();
+    const next = f.otherThan(old);
+    const oldAgent = f.agentOf(old);
+    const from = oldAgent.logs().length;
+    const t0 = Date.now();
+    await old.freeze();
+    try {
+      // health: 3 checks timing out at 800 ms; then the agent leaves the election and asks the
+      // frozen RM to stand by (a call that waits in its socket until SIGCONT or its deadline).
+      await oldAgent.waitForLog(
+        'leaving the election',
+        (l) => l.msg === 'leaving the election',
+        15_000,
+        from,
+      );
+      console.log(`yarn: RM frozen -> its agent left the election after ${Date.now() - t0} ms`);
+      expect(await f.stateOf(next)).toBe('standby');
+    } finally {
+      old.thaw();
+    }
+    await f.active(old.id);
+    console.log(`yarn: RM SIGSTOP -> the other active in ${Date.now() - t0} ms`);
+    expect(await f.stateOf(old)).toBe('standby');
+    await f.settled(next);
+    noDoubleActive();
+  });
 });
