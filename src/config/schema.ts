@@ -132,7 +132,7 @@ const HEALTH = section(
     timeoutMs: ms({
       min: 1,
       default: 2000,
-      doc: 'Timeout of each check; must be less than intervalMs x fall.',
+      doc: 'Timeout of each check; must be less than intervalMs x fall. A check timed out while this agent is promoting or demoting its service is not counted (the service may answer only after the transition, whose own deadline applies).',
     }),
     fall: integer({
       min: 1,
