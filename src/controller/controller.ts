@@ -437,6 +437,8 @@ export class Controller {
     const epoch = this.elector.getEpoch() ?? this.lastToldEpoch;
     const ac = new AbortController();
     const ended = this.deps.health.beginTransition();
+    // The call may wait out its whole timeout on a hung service: say when it began.
+    this.log.debug('service -> standby: asking the service', { reason, epoch: epoch.toString() });
     try {
       // The agent enforces its own timeout; the deadline guards against one that does not.
       await withDeadline(

@@ -131,9 +131,12 @@ describe.runIf(enabled)('hafc agents in place of ZKFC on a real NameNode pair', 
     noDoubleActive();
   });
 
-  // Was skipped under CI as a known defect (2 of 6 runs: no NameNode active within 60 s). The
-  // cause was the shared IPC connection: a health call timing out behind the slow promotion
-  // destroyed it, and the promotion with it (agents/ha-service-agent.ts ownTransition).
+  // Was skipped under CI as a known defect (2 of 6 runs: no NameNode active within 60 s). Two
+  // causes: the shared IPC connection (a health call timing out behind a slow promotion destroyed
+  // it, and the promotion with it: agents/ha-service-agent.ts ownTransition); and this test
+  // thawed the NameNode at "leaving the election", so a check passing right after SIGCONT could
+  // make the node electable again before the elector acted on it, and it then rightly stayed
+  // active. It thaws now once the demotion has been sent.
   it('SIGSTOP of the active NameNode past the health timeout: its agent demotes it, SIGCONT leaves it standby, the other active', async () => {
     const old = await f.active();
     const next = f.otherThan(old);
@@ -144,14 +147,16 @@ describe.runIf(enabled)('hafc agents in place of ZKFC on a real NameNode pair', 
     await old.freeze();
     try {
       // health: 3 failed checks of 800 ms each; then the agent leaves the election and asks the
-      // frozen NameNode to stand by (a call that waits in its socket).
+      // frozen NameNode to stand by (a call that waits in its socket until SIGCONT).
       await oldAgent.waitForLog(
-        'leaving the election',
-        (l) => l.msg === 'leaving the election',
+        'the demotion of the frozen daemon to begin',
+        (l) =>
+          l.msg === 'service -> standby: asking the service' &&
+          String(l['reason']).startsWith('no longer electable'),
         15_000,
         from,
       );
-      console.log(`hdfs: NameNode frozen -> its agent left the election after ${Date.now() - t0} ms`);
+      console.log(`hdfs: NameNode frozen -> its agent began demoting it after ${Date.now() - t0} ms`);
       expect(await f.stateOf(next)).toBe('standby');
     } finally {
       old.thaw();

@@ -128,12 +128,14 @@ describe.runIf(enabled)('hafc agents driving a real ResourceManager pair', () =>
       // health: 3 checks timing out at 800 ms; then the agent leaves the election and asks the
       // frozen RM to stand by (a call that waits in its socket until SIGCONT or its deadline).
       await oldAgent.waitForLog(
-        'leaving the election',
-        (l) => l.msg === 'leaving the election',
+        'the demotion of the frozen daemon to begin',
+        (l) =>
+          l.msg === 'service -> standby: asking the service' &&
+          String(l['reason']).startsWith('no longer electable'),
         15_000,
         from,
       );
-      console.log(`yarn: RM frozen -> its agent left the election after ${Date.now() - t0} ms`);
+      console.log(`yarn: RM frozen -> its agent began demoting it after ${Date.now() - t0} ms`);
       expect(await f.stateOf(next)).toBe('standby');
     } finally {
       old.thaw();
