@@ -8,6 +8,7 @@ import {
   detectionTimeMs,
   leaseBudgetMs,
   relayAllowanceMs,
+  transitionTimeoutKey,
   transitionTimeoutMs,
   worstCaseFailoverMs,
 } from '../config/timing.js';
@@ -36,7 +37,8 @@ function lease(cfg: HafcConfig): string[] {
 export function summarize(cfg: HafcConfig): string {
   const { node, zookeeper: zk, health, fencing } = cfg;
   const hook = transitionTimeoutMs(cfg.service);
-  const hookKey = cfg.service.agent === 'shell' ? 'hook timeout' : 'request timeout';
+  // The agent's own to-standby key (the lease budget subtracts it), named as the file names it.
+  const hookKey = `to-standby ${transitionTimeoutKey(cfg.service).replace(/^service\./, '')}`;
   const methods = fencing.methods.map((m) => m.kind).join(', ');
   return [
     `cluster ${cfg.cluster}, node ${node.id} at ${node.host}:${node.port} (priority ${node.priority}` +

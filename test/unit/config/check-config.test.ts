@@ -58,7 +58,7 @@ describe('hafc check-config (built binary)', () => {
     expect(r.stdout).toBe(
       [
         `${file}: ok`,
-        'cluster app, node app1 at 10.0.0.1:8080 (priority 0), service agent shell (hook timeout 5000 ms),',
+        'cluster app, node app1 at 10.0.0.1:8080 (priority 0), service agent shell (to-standby hookTimeoutMs 5000 ms),',
         'zookeeper zk1:2181 under /hafc (session 10000 ms, on connection loss demote), health check agent, fencing shell;',
         'detection 3000 ms (every 1000 ms x fall 3), lease budget 4000 ms (session 10000 - margin 1000 - to-standby 5000),',
         'less the ZooKeeper relay allowance at runtime (tickTime/2 + slack: 1250 ms for the default tickTime 2000), and with the session timeout the servers negotiate in place of 10000;',
@@ -75,7 +75,7 @@ describe('hafc check-config (built binary)', () => {
     expect(r.stdout).toBe(
       [
         'config/shell.yaml: ok',
-        'cluster app, node app1 at app1.example.com:8080 (priority 100), service agent shell (hook timeout 5000 ms),',
+        'cluster app, node app1 at app1.example.com:8080 (priority 100), service agent shell (to-standby hookTimeoutMs 5000 ms),',
         'zookeeper zk1.example.com:2181,zk2.example.com:2181,zk3.example.com:2181 under /hafc (session 10000 ms, on connection loss demote), health check agent, fencing shell;',
         'detection 3000 ms (every 1000 ms x fall 3), lease budget 4000 ms (session 10000 - margin 1000 - to-standby 5000),',
         'less the ZooKeeper relay allowance at runtime (tickTime/2 + slack: 1250 ms for the default tickTime 2000), and with the session timeout the servers negotiate in place of 10000;',
