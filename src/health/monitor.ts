@@ -47,11 +47,11 @@
  * 'exited', which counts as `fall` failures: an exited process is proof, and a new process under
  * the pid file must earn `rise` successes like any recovering service.
  *
- * Transitions (beginTransition): a check that times out while the service carries out a transition this
- * agent asked for (started before the check ended) is not counted: the daemon may serve its
- * health call only after the transition (a ResourceManager's admin server has one handler), and
- * counting it would make a slow promotion look like a hang and abandon it. The transition's own
- * deadline is the hang detector meanwhile. Other failures (refused, bad answers) still count.
+ * Transitions (beginTransition): a check that times out while a transition this agent asked of
+ * its service is in flight (begun before the check ended) is not counted: the daemon may serve
+ * its health call only after the transition (a ResourceManager's admin server has one handler),
+ * and counting it would make a slow promotion look like a hang and abandon it. The transition's
+ * own deadline is the hang detector meanwhile. Other failures (refused, bad answers) still count.
  *
  * Listener contract (onChange, onResult): called synchronously from the loop, one at a time, in
  * order; a listener that throws (or returns a rejecting promise) is logged and the loop goes on.
