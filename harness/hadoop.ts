@@ -20,7 +20,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { freePorts, registryDir, unregister } from './zk-ensemble.js';
+import { trackChild } from './proc-registry.js';
+import { freePorts } from './zk-ensemble.js';
 import { startWatchdog } from './watchdog.js';
 import { waitFor } from './wait.js';
 
@@ -67,39 +68,6 @@ function jvmArgs(dir: string, confDir: string, home: string): string[] {
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-const liveChildren = new Map<number, ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const pid of liveChildren.keys()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  });
-}
-
-/** Same entry format as zk-ensemble's registry, so the global setup/teardown sees our JVMs. */
-function register(pid: number, marker: string, cmd: string): void {
-  fs.mkdirSync(registryDir(), { recursive: true });
-  fs.writeFileSync(
-    path.join(registryDir(), String(pid)),
-    JSON.stringify({
-      pid,
-      ownerPid: process.pid,
-      runId: process.env.HAFC_TEST_RUN_ID,
-      marker,
-      cmd,
-      startedAt: new Date().toISOString(),
-    }),
-  );
-}
-
 export interface Spawned {
   child: ChildProcess;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -114,7 +82,6 @@ export function spawnJava(
   logFile: string,
   home: string = hadoopHome(),
 ): Spawned {
-  installExitHook();
   const out = fs.openSync(logFile, 'a');
   const argv = [...jvmArgs(dir, confDir, home), mainClass, ...args];
   const child = spawn(JAVA, argv, {
@@ -128,14 +95,11 @@ export function spawnJava(
   fs.closeSync(out);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${JAVA} ${mainClass}: no pid`);
-  liveChildren.set(pid, child);
   // The conf dir path is unique to this pair and node: a recycled pid never matches it.
-  register(pid, confDir, `${mainClass} ${args.join(' ')}`);
+  trackChild(child, confDir, `${mainClass} ${args.join(' ')}`);
   const wd = startWatchdog(pid, confDir, `hadoop-${path.basename(confDir)}`);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
-      liveChildren.delete(pid);
-      unregister(pid);
       wd?.stdin?.end();
       resolve({ code, signal });
     });

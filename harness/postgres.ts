@@ -23,7 +23,8 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { startWatchdog } from './watchdog.js';
 import { waitFor } from './wait.js';
-import { freePorts, pidAlive, registryDir, unregister } from './zk-ensemble.js';
+import { pidAlive, register, unregister } from './proc-registry.js';
+import { freePorts } from './zk-ensemble.js';
 
 const execFileP = promisify(execFile);
 
@@ -80,21 +81,6 @@ function chownToPgUser(p: string): void {
 // Process tracking
 
 const tracked = new Map<number, { marker: string; watchdog: ChildProcess | undefined }>();
-
-function register(pid: number, marker: string): void {
-  fs.mkdirSync(registryDir(), { recursive: true });
-  fs.writeFileSync(
-    path.join(registryDir(), String(pid)),
-    JSON.stringify({
-      pid,
-      ownerPid: process.pid,
-      runId: process.env.HAFC_TEST_RUN_ID,
-      marker,
-      cmd: `postgres -D ${marker}`,
-      startedAt: new Date().toISOString(),
-    }),
-  );
-}
 
 process.on('exit', () => {
   for (const [pid, t] of tracked) {
@@ -171,7 +157,7 @@ export class PgServer {
   track(): void {
     const pid = this.pid();
     if (pid === null || tracked.has(pid)) return;
-    register(pid, this.dataDir);
+    register(pid, this.dataDir, `postgres -D ${this.dataDir}`);
     tracked.set(pid, { marker: this.dataDir, watchdog: startWatchdog(pid, this.dataDir, `pg-${this.id}`) });
   }
 

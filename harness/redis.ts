@@ -20,7 +20,8 @@ import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { startWatchdog } from './watchdog.js';
 import { waitFor } from './wait.js';
-import { freePorts, registryDir, unregister } from './zk-ensemble.js';
+import { trackChild } from './proc-registry.js';
+import { freePorts } from './zk-ensemble.js';
 
 export const REDIS_SERVER = process.env.HAFC_REDIS_SERVER ?? '/usr/bin/redis-server';
 export const REDIS_SENTINEL = process.env.HAFC_REDIS_SENTINEL ?? '/usr/bin/redis-sentinel';
@@ -31,39 +32,6 @@ export function redisAvailable(): boolean {
   return fs.existsSync(REDIS_SERVER);
 }
 
-const liveChildren = new Map<number, ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const pid of liveChildren.keys()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  });
-}
-
-/** Same entry format as zk-ensemble's registry, so the global setup/teardown sees our servers. */
-function register(pid: number, marker: string, cmd: string): void {
-  fs.mkdirSync(registryDir(), { recursive: true });
-  fs.writeFileSync(
-    path.join(registryDir(), String(pid)),
-    JSON.stringify({
-      pid,
-      ownerPid: process.pid,
-      runId: process.env.HAFC_TEST_RUN_ID,
-      marker,
-      cmd,
-      startedAt: new Date().toISOString(),
-    }),
-  );
-}
-
 export interface Spawned {
   child: ChildProcess;
   exited: Promise<void>;
@@ -71,7 +39,6 @@ export interface Spawned {
 
 /** Spawns `program configFile`, registered under the config file's path (unique per process). */
 export function spawnRegistered(program: string, configFile: string, logFile: string): Spawned {
-  installExitHook();
   const out = fs.openSync(logFile, 'a');
   let child: ChildProcess;
   try {
@@ -81,13 +48,10 @@ export function spawnRegistered(program: string, configFile: string, logFile: st
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${program} ${configFile}: no pid`);
-  liveChildren.set(pid, child);
-  register(pid, configFile, `${program} ${configFile}`);
+  trackChild(child, configFile, `${program} ${configFile}`);
   const wd = startWatchdog(pid, configFile, `redis-${path.basename(path.dirname(configFile))}`);
   const exited = new Promise<void>((resolve) => {
     child.once('exit', () => {
-      liveChildren.delete(pid);
-      unregister(pid);
       wd?.stdin?.end();
       resolve();
     });
