@@ -141,26 +141,9 @@ describe.runIf(enabled)('hafc agents in place of ZKFC on a real NameNode pair', 
     const old = await f.active();
     const next = f.otherThan(old);
     const { file, text } = await writeFile(old, 'sigstop');
-    const oldAgent = f.agentOf(old);
-    const from = oldAgent.logs().length;
     const t0 = Date.now();
-    await old.freeze();
-    try {
-      // health: 3 failed checks of 800 ms each; then the agent leaves the election and asks the
-      // frozen NameNode to stand by (a call that waits in its socket until SIGCONT).
-      await oldAgent.waitForLog(
-        'the demotion of the frozen daemon to begin',
-        (l) =>
-          l.msg === 'service -> standby: asking the service' &&
-          String(l['reason']).startsWith('no longer electable'),
-        15_000,
-        from,
-      );
-      console.log(`hdfs: NameNode frozen -> its agent began demoting it after ${Date.now() - t0} ms`);
-      expect(await f.stateOf(next)).toBe('standby');
-    } finally {
-      old.thaw();
-    }
+    const demotionMs = await f.freezeUntilDemotion(old);
+    console.log(`hdfs: NameNode frozen -> its agent began demoting it after ${demotionMs} ms`);
     await f.active(old.id);
     console.log(`hdfs: NameNode SIGSTOP -> the other active in ${Date.now() - t0} ms`);
     expect(await f.stateOf(old)).toBe('standby');

@@ -120,26 +120,9 @@ describe.runIf(enabled)('hafc agents driving a real ResourceManager pair', () =>
   it('SIGSTOP of the active RM past the health timeout: its agent leaves the election, SIGCONT leaves it standby, the other active', async () => {
     const old = await f.active();
     const next = f.otherThan(old);
-    const oldAgent = f.agentOf(old);
-    const from = oldAgent.logs().length;
     const t0 = Date.now();
-    await old.freeze();
-    try {
-      // health: 3 checks timing out at 800 ms; then the agent leaves the election and asks the
-      // frozen RM to stand by (a call that waits in its socket until SIGCONT or its deadline).
-      await oldAgent.waitForLog(
-        'the demotion of the frozen daemon to begin',
-        (l) =>
-          l.msg === 'service -> standby: asking the service' &&
-          String(l['reason']).startsWith('no longer electable'),
-        15_000,
-        from,
-      );
-      console.log(`yarn: RM frozen -> its agent began demoting it after ${Date.now() - t0} ms`);
-      expect(await f.stateOf(next)).toBe('standby');
-    } finally {
-      old.thaw();
-    }
+    const demotionMs = await f.freezeUntilDemotion(old);
+    console.log(`yarn: RM frozen -> its agent began demoting it after ${demotionMs} ms`);
     await f.active(old.id);
     console.log(`yarn: RM SIGSTOP -> the other active in ${Date.now() - t0} ms`);
     expect(await f.stateOf(old)).toBe('standby');

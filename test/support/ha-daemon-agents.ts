@@ -17,6 +17,8 @@ const run = promisify(execFile);
 
 export interface HaDaemon {
   id: string;
+  freeze(): Promise<void>;
+  thaw(): void;
 }
 
 export interface HaAgentsOptions<D extends HaDaemon> {
@@ -151,6 +153,38 @@ export class HaDaemonAgents<D extends HaDaemon> {
   async settled(active: D): Promise<void> {
     await this.agentOf(active).waitForRole('active', 60_000);
     await this.agentOf(this.otherThan(active)).waitForRole('standby', 60_000);
+  }
+
+  /**
+   * SIGSTOPs the active daemon `old` until its agent has sent it the demotion (3 health checks
+   * timing out, then "leaving the election", then the to-standby call that waits in the frozen
+   * daemon's socket), checks that the other daemon stayed standby meanwhile, and thaws it.
+   * Returns the ms from the freeze until the demotion was sent. Thawing earlier (at "leaving the
+   * election") lets a check that passes after SIGCONT make the node electable again before the
+   * elector acts on it, and the agent then rightly keeps its daemon active.
+   */
+  async freezeUntilDemotion(old: D): Promise<number> {
+    const agent = this.agentOf(old);
+    const from = agent.logs().length;
+    const t0 = Date.now();
+    await old.freeze();
+    try {
+      await agent.waitForLog(
+        'the demotion of the frozen daemon to begin',
+        (l) =>
+          l.msg === 'service -> standby: asking the service' &&
+          String(l['reason']).startsWith('no longer electable'),
+        15_000,
+        from,
+      );
+      const ms = Date.now() - t0;
+      const other = await this.stateOf(this.otherThan(old));
+      if (other !== 'standby')
+        throw new Error(`the other ${this.opts.kind} was ${other} while ${old.id} was frozen`);
+      return ms;
+    } finally {
+      old.thaw();
+    }
   }
 
   /** `hafc failover --to <to> --wait` from `from`'s config. */
