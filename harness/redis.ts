@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { startWatchdog } from './watchdog.js';
-import { waitFor } from './wait.js';
+import { settlesWithin, waitFor } from './wait.js';
 import { trackChild } from './proc-registry.js';
 import { freePorts } from './zk-ensemble.js';
 
@@ -65,16 +65,6 @@ export function lastLines(file: string, lines = 30): string {
     return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
   } catch (err) {
     return `(no log: ${String(err)})`;
-  }
-}
-
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { trackChild } from './proc-registry.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { startWatchdog } from './watchdog.js';
-import { waitFor } from './wait.js';
+import { settlesWithin, waitFor } from './wait.js';
 
 const JAVA = process.env.HAFC_TEST_JAVA ?? 'java';
 const ZK_JAR = '/usr/share/java/zookeeper.jar';
@@ -213,17 +213,6 @@ function tail(file: string, lines = 25): string {
       .join('\n');
   } catch (err) {
     return `(no log: ${String(err)})`;
-  }
-}
-
-/** Whether `p` settled within `ms`; the timer is cleared so it never holds the process open. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
