@@ -2,9 +2,10 @@
  * Runs a real `hafc agent` process (the built CLI in dist/) for integration tests, and reads its
  * JSON log lines so tests can wait for what it says it did.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { repoRoot } from './demo-service-proc.js';
 import { startWatchdog } from './watchdog.js';
 import { waitFor } from './wait.js';
@@ -28,6 +29,8 @@ export interface AgentStartOptions {
 }
 
 // Runs from source (harness/) and compiled (dist/harness/: the demo and the benchmark): find the root.
+const runFile = promisify(execFile);
+
 export const hafcBin = path.join(repoRoot(), 'dist/src/cli/entry.js');
 
 const live = new Set<ChildProcess>();
@@ -201,5 +204,20 @@ export class AgentProc {
     const info = await this.exited;
     clearTimeout(t);
     return info.code;
+  }
+}
+
+/** Runs the hafc CLI and reports its exit code instead of throwing on a non-zero one. */
+export async function hafcExit(
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await runFile(process.execPath, [hafcBin, ...args], { timeout: timeoutMs });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: unknown; stdout?: string; stderr?: string };
+    if (typeof e.code !== 'number') throw err;
+    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
 }

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { agentConfigYaml, type HealthProfile } from './agent-config.js';
-import { AgentProc, hafcBin, type AgentStartOptions } from './agent-proc.js';
+import { AgentProc, hafcBin, hafcExit, type AgentStartOptions } from './agent-proc.js';
 import { startDemoService, type DemoServiceProc } from './demo-service-proc.js';
 import type { SharedResource } from './shared-resource.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -163,18 +163,8 @@ export class HaCluster {
   }
 
   /** Runs the CLI and reports its exit code instead of throwing on a non-zero one. */
-  async hafcExit(
-    args: string[],
-    timeoutMs = 60_000,
-  ): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const r = await run(process.execPath, [hafcBin, ...args], { timeout: timeoutMs });
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (err) {
-      const e = err as { code?: unknown; stdout?: string; stderr?: string; killed?: boolean };
-      if (typeof e.code !== 'number') throw err;
-      return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-    }
+  hafcExit(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+    return hafcExit(args, timeoutMs);
   }
 
   /** The node holding the shared resource (the active as the services themselves see it). */

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { AgentProc, hafcBin } from './agent-proc.js';
+import { AgentProc, hafcBin, hafcExit } from './agent-proc.js';
 import { KILL_BY_PIDFILE } from './ha-cluster.js';
 import { RedisPair, type RedisServer } from './redis.js';
 import { waitFor } from './wait.js';
@@ -159,18 +159,8 @@ export class RedisCluster {
   }
 
   /** Runs the CLI and reports its exit code instead of throwing on a non-zero one. */
-  async hafcExit(
-    args: string[],
-    timeoutMs = 60_000,
-  ): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const r = await run(process.execPath, [hafcBin, ...args], { timeout: timeoutMs });
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (err) {
-      const e = err as { code?: unknown; stdout?: string; stderr?: string };
-      if (typeof e.code !== 'number') throw err;
-      return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-    }
+  hafcExit(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+    return hafcExit(args, timeoutMs);
   }
 
   describe(): string {
