@@ -164,6 +164,8 @@ export class Controller {
   private lastToldEpoch = 0n;
   /** A follow() in flight (at most one), and when the next may start. */
   private following: { ac: AbortController; done: Promise<void> } | null = null;
+  /** Agents a reload replaced, waiting to be closed (see retire()), with their timers' cancels. */
+  private readonly retiring = new Map<ServiceAgent, () => void>();
   private followNextAt = -Infinity;
   private followFailures = 0;
   private followedKey: string | null = null;
@@ -244,6 +246,12 @@ export class Controller {
     await this.stopFollowing('the agent is stopping');
     await this.elector.stop();
     await this.deps.health.stop();
+    for (const [old, cancel] of this.retiring) {
+      cancel();
+      closeAgent(old, this.log);
+    }
+    this.retiring.clear();
+    closeAgent(this.agent, this.log);
   }
 
   /** The cluster's store through this agent's session, while connected (HTTP operator actions). */
@@ -354,11 +362,34 @@ export class Controller {
     // First: it validates, and throws before anything is swapped.
     this.deps.health.reconfigure(parts.health);
     this.cfg = parts.config;
+    const old = this.agent;
     this.agent = parts.agent;
     this.fencer = parts.fencer;
+    if (old !== parts.agent) this.retire(old);
     const node = parts.config.node;
     if (node.priority !== prev.priority || node.noFailover !== prev.noFailover)
       this.elector.updateNode({ priority: node.priority, noFailover: node.noFailover });
+  }
+
+  /**
+   * Closes an agent a reload replaced once nothing of it can be in flight. Transitions and
+   * fencing are not (swap() runs under the elector's mutex); a follow() of the old agent is
+   * stopped, and the next one runs on the new agent; a health check or a reconcile query that
+   * started before the swap ends within the health timeout (an agent call within its own bound).
+   */
+  private retire(old: ServiceAgent): void {
+    if (!old.close) return;
+    void this.stopFollowing('the service agent was replaced by a reload').then(() => {
+      if (this.stopping) {
+        closeAgent(old, this.log);
+        return;
+      }
+      const cancel = this.deps.clock.setTimer(this.cfg.health.timeoutMs + this.agentCallMs(), () => {
+        this.retiring.delete(old);
+        closeAgent(old, this.log);
+      });
+      this.retiring.set(old, cancel);
+    });
   }
 
   private ctx(role: string, epoch: bigint, reason: string): HookContext {
@@ -657,5 +688,14 @@ export class Controller {
     } finally {
       cancel?.();
     }
+  }
+}
+
+/** An agent's close() must not take the controller down with it. */
+function closeAgent(agent: ServiceAgent, log: Logger): void {
+  try {
+    agent.close?.();
+  } catch (err) {
+    log.warn('closing the service agent failed', { agent: agent.kind, error: errorMessage(err) });
   }
 }

@@ -60,4 +60,9 @@ export interface ServiceAgent {
    * not node.port (it travels in the breadcrumb).
    */
   readonly controlPort?: number;
+  /**
+   * Releases what the agent keeps open (connections to its service). Called once: after a reload
+   * replaced the agent, when nothing of it can still be in flight, and at the controller's stop.
+   */
+  close?(): void;
 }

@@ -48,6 +48,8 @@ class DummyService implements ServiceAgent {
   readonly calls: { op: string; epoch: bigint; reason: string; at: number }[] = [];
   /** Set by a test to make this dummy a replica agent. */
   follow?: (active: FenceTarget, ctx: HookContext, signal: AbortSignal) => Promise<void>;
+  /** Fake times at which close() was called. */
+  readonly closedAt: number[] = [];
 
   constructor(
     readonly id: string,
@@ -81,6 +83,9 @@ class DummyService implements ServiceAgent {
   }
   async state(): Promise<ServiceRole> {
     return this.role;
+  }
+  close(): void {
+    this.closedAt.push(this.clock.now());
   }
   async fenceGraceful(target: FenceTarget): Promise<void> {
     const peer = this.peers.get(target.id);
@@ -426,6 +431,42 @@ describe('Controller.reload', () => {
     a.svc.healthy = false;
     await m.until('demoted through the old agent', () => a.svc.role === 'standby');
     expect(svc.calls).toEqual([]);
+  });
+
+  it('closes the replaced agent once nothing of it can be in flight, and the current one at stop', async () => {
+    const m = mini();
+    const a = m.add('a');
+    a.ctl.start();
+    await m.until('a active', () => a.svc.role === 'active');
+    const { svc: next, parts } = partsFor(m, 'a', 7);
+    await a.ctl.reload(parts);
+    const swappedAt = m.clock.now();
+    // A check or reconcile query of the old agent may have started just before the swap: it is
+    // closed only after the health timeout (300) plus an agent call's bound (to-standby 1000 + slack).
+    await m.advance(300);
+    expect(a.svc.closedAt, 'closed while a health check could still be using it').toEqual([]);
+    await m.until('the old agent closed', () => a.svc.closedAt.length === 1, 10_000);
+    expect(a.svc.closedAt[0]! - swappedAt).toBeGreaterThanOrEqual(300 + TO_STANDBY);
+    expect(next.closedAt).toEqual([]);
+    // The new agent runs the service from now on, and is closed when the controller stops.
+    expect(a.ctl.role()).toBe('active');
+    await a.ctl.stop();
+    expect(next.closedAt).toHaveLength(1);
+    expect(a.svc.closedAt).toHaveLength(1);
+  });
+
+  it('a stop right after a reload closes the replaced agent too, at once', async () => {
+    const m = mini();
+    const a = m.add('a');
+    a.ctl.start();
+    await m.until('a active', () => a.svc.role === 'active');
+    const { svc: next, parts } = partsFor(m, 'a', 7);
+    await a.ctl.reload(parts);
+    await m.settle();
+    const stopped = a.ctl.stop();
+    await m.until('stopped', () => next.closedAt.length === 1);
+    await stopped;
+    expect(a.svc.closedAt).toHaveLength(1);
   });
 
   it('status counts reloads by outcome and keeps the last one', () => {
