@@ -251,7 +251,8 @@ export class Controller {
       closeAgent(old, this.log);
     }
     this.retiring.clear();
-    closeAgent(this.agent, this.log);
+    // Not the current agent: an emergency demotion may still need it after the stop (the
+    // process exits right after, which closes its connections).
   }
 
   /** The cluster's store through this agent's session, while connected (HTTP operator actions). */

@@ -61,8 +61,9 @@ export interface ServiceAgent {
    */
   readonly controlPort?: number;
   /**
-   * Releases what the agent keeps open (connections to its service). Called once: after a reload
-   * replaced the agent, when nothing of it can still be in flight, and at the controller's stop.
+   * Releases what the agent keeps open (connections to its service). Called once, after a reload
+   * replaced the agent, when nothing of it can still be in flight. The running agent is never
+   * closed: an emergency demotion may need it up to the process's exit.
    */
   close?(): void;
 }

@@ -433,7 +433,7 @@ describe('Controller.reload', () => {
     expect(svc.calls).toEqual([]);
   });
 
-  it('closes the replaced agent once nothing of it can be in flight, and the current one at stop', async () => {
+  it('closes the replaced agent once nothing of it can be in flight; never the running one', async () => {
     const m = mini();
     const a = m.add('a');
     a.ctl.start();
@@ -448,10 +448,11 @@ describe('Controller.reload', () => {
     await m.until('the old agent closed', () => a.svc.closedAt.length === 1, 10_000);
     expect(a.svc.closedAt[0]! - swappedAt).toBeGreaterThanOrEqual(300 + TO_STANDBY);
     expect(next.closedAt).toEqual([]);
-    // The new agent runs the service from now on, and is closed when the controller stops.
+    // The new agent runs the service from now on; a stop leaves it open, as an emergency
+    // demotion may still need it before the process exits.
     expect(a.ctl.role()).toBe('active');
     await a.ctl.stop();
-    expect(next.closedAt).toHaveLength(1);
+    expect(next.closedAt).toEqual([]);
     expect(a.svc.closedAt).toHaveLength(1);
   });
 
@@ -463,10 +464,12 @@ describe('Controller.reload', () => {
     const { svc: next, parts } = partsFor(m, 'a', 7);
     await a.ctl.reload(parts);
     await m.settle();
-    const stopped = a.ctl.stop();
-    await m.until('stopped', () => next.closedAt.length === 1);
-    await stopped;
+    let stopped = false;
+    const stop = a.ctl.stop().then(() => (stopped = true));
+    await m.until('stopped', () => stopped);
+    await stop;
     expect(a.svc.closedAt).toHaveLength(1);
+    expect(next.closedAt).toEqual([]);
   });
 
   it('status counts reloads by outcome and keeps the last one', () => {
