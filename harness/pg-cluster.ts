@@ -34,6 +34,10 @@ export interface PgHaOptions {
   /** service.stopTimeoutMs. @default 1000 */
   stopTimeoutMs?: number;
   maximumLagOnFailover?: number;
+  /** log.level of the agents. @default debug */
+  logLevel?: 'debug' | 'info';
+  /** Each agent's whole config, in place of the test profile's (the benchmark's default profile). */
+  configYaml?: (server: PgServer) => string;
 }
 
 export interface PgHaNode {
@@ -75,6 +79,7 @@ export class PgHa {
 
   configYaml(server: PgServer): string {
     const o = this.opts;
+    if (o.configYaml) return o.configYaml(server);
     const user = pgOsUser();
     return agentConfigYaml({
       cluster: o.cluster,
@@ -82,6 +87,7 @@ export class PgHa {
       port: server.port,
       connect: o.ensemble.connectString(),
       sessionTimeoutMs: o.sessionTimeoutMs ?? 4000,
+      logLevel: o.logLevel,
       fencingMethods: ['- graceful', `- shell: ${JSON.stringify(KILL_POSTMASTER)}`],
       serviceYaml: [
         '  agent: postgresql',

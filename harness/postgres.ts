@@ -413,29 +413,38 @@ export class PgGroup {
   async stop(): Promise<void> {
     if (this.tracker) clearInterval(this.tracker);
     this.track();
-    // SIGCONT first: a stopped postmaster cannot act on SIGQUIT.
-    for (const s of this.servers) s.signalAll('SIGCONT');
-    await Promise.all(this.servers.map((s) => s.stop('immediate').catch(() => undefined)));
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const left = pidsWithCmdline(this.dir);
-      for (const p of left) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-      if (left.length === 0 || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    for (const [pid, t] of tracked) {
-      if (!t.marker.startsWith(this.dir + path.sep)) continue;
-      if (pidAlive(pid, t.marker)) continue;
-      t.watchdog?.stdin?.end();
-      tracked.delete(pid);
-      unregister(pid);
-    }
+    await killServersUnder(this.dir, this.servers);
     if (!KEEP_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Takes down `servers` (immediate shutdown) and then every postgres process whose command line
+ * names `dir`, and forgets the tracked postmasters under it. Shared with harness/patroni.ts,
+ * whose servers Patroni starts.
+ */
+export async function killServersUnder(dir: string, servers: PgServer[]): Promise<void> {
+  // SIGCONT first: a stopped postmaster cannot act on SIGQUIT.
+  for (const s of servers) s.signalAll('SIGCONT');
+  await Promise.all(servers.map((s) => s.stop('immediate').catch(() => undefined)));
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const left = pidsWithCmdline(dir);
+    for (const p of left) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    if (left.length === 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  for (const [pid, t] of tracked) {
+    if (!t.marker.startsWith(dir + path.sep)) continue;
+    if (pidAlive(pid, t.marker)) continue;
+    t.watchdog?.stdin?.end();
+    tracked.delete(pid);
+    unregister(pid);
   }
 }

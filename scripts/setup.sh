@@ -30,6 +30,10 @@ declare -A NEED=(
   [redis-server]=/usr/bin/redis-server
   [redis-sentinel]=/usr/bin/redis-sentinel
   [redis-tools]=/usr/bin/redis-cli
+  # The Patroni comparison (npm run bench:patroni): real Patroni daemons with ZooKeeper as their
+  # DCS, which Patroni reaches through kazoo.
+  [patroni]=/usr/bin/patroni
+  [python3-kazoo]=/usr/lib/python3/dist-packages/kazoo/__init__.py
   # The chaos suite: packet loss inside a node's network namespace (this kernel has no sch_netem,
   # so nftables drops instead of tc netem), the shell-hooked node's hooks, and the timeline test
   # that opens the HTML page in headless Chromium.
