@@ -14,7 +14,9 @@
  *   --agents LIST         http,shell (default both)
  *   --servers 1|3         ZooKeeper servers (default 1)
  *   --agent-node-args A   node options for every agent, e.g. "--lite-mode"
- *   --cpu-prof DIR        run the agents with --cpu-prof into DIR (written at their clean stop)
+ *   --cpu-prof DIR        run the agents with --cpu-prof into DIR (written at their clean stop);
+ *                         V8's sampler then wakes them ~1000 times a second: their CPU and wake-up
+ *                         numbers are the profiler's, read the profiles for where the rest goes
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
