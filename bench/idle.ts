@@ -78,6 +78,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 interface ProcSample {
   cpuTicks: number;
+  sysTicks: number;
   mainSwitches: number;
   allSwitches: number;
   rssKiB: number;
@@ -94,6 +95,7 @@ function sampleProc(pid: number): ProcSample {
   // Fields after the command name (which may hold spaces): utime and stime are the 14th and 15th.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const cpuTicks = Number(rest[11]) + Number(rest[12]);
+  const sysTicks = Number(rest[12]);
   const switches = (text: string) =>
     statusField(text, 'voluntary_ctxt_switches') + statusField(text, 'nonvoluntary_ctxt_switches');
   const main = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -107,6 +109,7 @@ function sampleProc(pid: number): ProcSample {
   }
   return {
     cpuTicks,
+    sysTicks,
     mainSwitches: statusField(main, 'voluntary_ctxt_switches'),
     allSwitches: all,
     rssKiB: statusField(main, 'VmRSS'),
@@ -167,6 +170,8 @@ interface KindResult {
 
 interface AgentResult {
   cpuPercent: number;
+  /** The part of cpuPercent spent in the kernel (stime). */
+  sysPercent: number;
   mainWakeupsPerSecond: number;
   allThreadSwitchesPerSecond: number;
   rssKiB: number;
@@ -230,6 +235,7 @@ async function measureKind(kind: Kind, zk: ZkEnsemble, opts: Options): Promise<K
       throw new Error(`${kind}: the roles changed during the measurement`);
     const of = (x0: ProcSample, x1: ProcSample): AgentResult => ({
       cpuPercent: Math.round(((x1.cpuTicks - x0.cpuTicks) / CLK_TCK / secs) * 10000) / 100,
+      sysPercent: Math.round(((x1.sysTicks - x0.sysTicks) / CLK_TCK / secs) * 10000) / 100,
       mainWakeupsPerSecond: Math.round(((x1.mainSwitches - x0.mainSwitches) / secs) * 10) / 10,
       allThreadSwitchesPerSecond: Math.round(((x1.allSwitches - x0.allSwitches) / secs) * 10) / 10,
       rssKiB: x1.rssKiB,
@@ -269,13 +275,13 @@ async function main(): Promise<number> {
     const rows = kinds.flatMap((k) =>
       (['active', 'standby'] as const).map((role) => {
         const r = k[role];
-        return `| ${k.kind.padEnd(5)} | ${role.padEnd(7)} | ${r.cpuPercent.toFixed(2).padStart(5)} | ${String(r.mainWakeupsPerSecond).padStart(7)} | ${String(r.allThreadSwitchesPerSecond).padStart(7)} | ${String(r.rssKiB).padStart(6)} | ${String(k.zkPacketsPerSecond).padStart(6)} |`;
+        return `| ${k.kind.padEnd(5)} | ${role.padEnd(7)} | ${r.cpuPercent.toFixed(2).padStart(5)} | ${r.sysPercent.toFixed(2).padStart(5)} | ${String(r.mainWakeupsPerSecond).padStart(7)} | ${String(r.allThreadSwitchesPerSecond).padStart(7)} | ${String(r.rssKiB).padStart(6)} | ${String(k.zkPacketsPerSecond).padStart(6)} |`;
       }),
     );
     process.stderr.write(
       [
-        '| agent | role    | CPU % | wakes/s | ctxsw/s | RSS KiB | ZK pkt/s (both agents) |',
-        '| ----- | ------- | ----: | ------: | ------: | ------: | ---------------------: |',
+        '| agent | role    | CPU % | sys % | wakes/s | ctxsw/s | RSS KiB | ZK pkt/s (both agents) |',
+        '| ----- | ------- | ----: | ----: | ------: | ------: | ------: | ---------------------: |',
         ...rows,
         '',
       ].join('\n'),
