@@ -111,7 +111,7 @@ export async function runAgent(configFile: string): Promise<number> {
   let http: AgentHttp;
   try {
     assertPatched();
-    const parts = buildParts(cfg, logger, clock, () => controller?.role() ?? 'init');
+    const parts = await buildParts(cfg, logger, clock, () => controller?.role() ?? 'init');
     const { agent, fencer } = parts;
     limits = guardLimits(cfg, agent.toStandbyTimeoutMs);
     const zk = await zkAccess(cfg, logger, agent.toStandbyTimeoutMs, true);

@@ -87,7 +87,7 @@ export async function runInit(configFile: string, force: boolean, yes: boolean):
   }
   // One line of answer on stdout; the session's own chatter only when something goes wrong.
   const logger = loggerFor(cfg, 'error');
-  const agent = createAgent(cfg.service, logger);
+  const agent = await createAgent(cfg.service, logger);
   let session: ZkSession;
   let zk;
   try {

@@ -23,8 +23,13 @@ import type { ProcessGuard } from './process-guard.js';
  * The pieces of an agent that a config decides: built the same way at start (cli/agent.ts) and
  * on a reload, so a reloaded agent is the agent a restart would have built.
  */
-export function buildParts(cfg: HafcConfig, logger: Logger, clock: Clock, role: () => Role): ReloadParts {
-  const agent = createAgent(cfg.service, logger.child({ component: 'service' }), clock);
+export async function buildParts(
+  cfg: HafcConfig,
+  logger: Logger,
+  clock: Clock,
+  role: () => Role,
+): Promise<ReloadParts> {
+  const agent = await createAgent(cfg.service, logger.child({ component: 'service' }), clock);
   const fencer = new Fencer(
     cfg.fencing.methods,
     cfg.fencing.timeoutMs,
@@ -125,7 +130,7 @@ export class Reloader {
 
     try {
       const c = this.opts.controller;
-      await c.reload(buildParts(next, this.opts.logger, this.opts.clock, () => c.role()));
+      await c.reload(await buildParts(next, this.opts.logger, this.opts.clock, () => c.role()));
     } catch (err) {
       return this.refused(plan.apply, [errorMessage(err)]);
     }

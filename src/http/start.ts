@@ -19,6 +19,13 @@ import { statusJson } from './status-json.js';
 
 /** Slack on top of the loops' own bounds before /healthz calls them stuck (GC, a loaded host). */
 const LIVENESS_SLACK_MS = 5000;
+/**
+ * How often liveness notes whether the election loop decided anew. A change is noticed up to one
+ * period late, so a stuck loop is reported up to this much later than its limit (which is the
+ * step deadline, tens of seconds at least), never sooner; every 500 ms it was 2 of an idle
+ * agent's few wake-ups a second.
+ */
+const LIVENESS_SAMPLE_MS = 2000;
 
 export interface StartHttpOptions {
   config: HafcConfig;
@@ -49,6 +56,7 @@ export async function startHttp(o: StartHttpOptions): Promise<AgentHttp> {
   const liveness = new Liveness({
     clock: o.clock,
     electorStaleMs: c.stepDeadlineMs + LIVENESS_SLACK_MS,
+    sampleMs: LIVENESS_SAMPLE_MS,
     healthStaleMs: () => {
       const h = c.healthTiming();
       return h.intervalMs + h.timeoutMs + LIVENESS_SLACK_MS;

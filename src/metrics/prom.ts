@@ -33,6 +33,14 @@ const HEALTH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 /** Hooks and fencing take from milliseconds to their timeouts (seconds to a minute). */
 const HOOK_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/**
+ * How often prom-client's event-loop lag monitor samples (its default is 10 ms). Each sample is a
+ * timer that wakes the process: at 10 ms that was 100 of an idle agent's ~110 wake-ups a second
+ * and most of its CPU (bench/README.md, "Idle cost"). Once a second still catches every stall of
+ * a second or more (what threatens a lease); a shorter one is caught in proportion to its length.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 1000;
+
 const LINT_FAILING_DEFAULTS = [
   'nodejs_active_handles_total',
   'nodejs_active_requests_total',
@@ -219,7 +227,7 @@ export class PromMetrics implements Metrics {
     this.lockAcquisitions.inc(0);
     this.expirations.inc(0);
     if (opts.processMetrics !== false) {
-      collectDefaultMetrics({ register: this.registry });
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
       // Gauges named like counters fail `promtool check metrics` (CONTRACT section 7); each is the
       // sum of its labelled twin (nodejs_active_handles{type} etc.), so nothing is lost.
       for (const name of LINT_FAILING_DEFAULTS) this.registry.removeSingleMetric(name);

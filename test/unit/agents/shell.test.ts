@@ -200,12 +200,16 @@ describe('ShellAgent check', () => {
 });
 
 describe('createAgent', () => {
-  it('builds the agent the config names', () => {
+  it('builds the agent the config names', async () => {
     expect(
-      createAgent({ agent: 'shell', toActive: 'true', toStandby: 'true', hookTimeoutMs: 5000 }, silentLogger)
-        .kind,
+      (
+        await createAgent(
+          { agent: 'shell', toActive: 'true', toStandby: 'true', hookTimeoutMs: 5000 },
+          silentLogger,
+        )
+      ).kind,
     ).toBe('shell');
-    const http = createAgent(
+    const http = await createAgent(
       {
         agent: 'http',
         url: 'http://127.0.0.1:1',

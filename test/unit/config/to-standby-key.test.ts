@@ -26,7 +26,7 @@ describe("every agent's declared to-standby key", () => {
     }
   });
 
-  it('is what the agent itself bounds its to-standby by, for every example config', () => {
+  it('is what the agent itself bounds its to-standby by, for every example config', async () => {
     const secret = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hafc-key-')), 'secret');
     fs.writeFileSync(secret, 'pw\n', { mode: 0o600 });
     const seen = new Set<string>();
@@ -40,7 +40,7 @@ describe("every agent's declared to-standby key", () => {
       if ('passwordFile' in cfg.service && cfg.service.passwordFile !== undefined) {
         cfg.service.passwordFile = secret;
       }
-      const agent = createAgent(cfg.service, createLogger({ level: 'error' }));
+      const agent = await createAgent(cfg.service, createLogger({ level: 'error' }));
       expect(agent.toStandbyTimeoutMs, file).toBe(transitionTimeoutMs(cfg.service));
       expect(agent.toStandbyTimeoutMs, file).toBe(1234);
       seen.add(cfg.service.agent);
