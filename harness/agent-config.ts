@@ -8,6 +8,8 @@ export interface AgentConfigOptions {
   id: string;
   /** The demo service's port (also the node's address, which graceful fencing calls). */
   port: number;
+  /** The node's (and its service's) address. @default 127.0.0.1 */
+  host?: string;
   connect: string;
   sessionTimeoutMs?: number;
   policy?: 'demote' | 'hold';
@@ -32,9 +34,10 @@ export interface AgentConfigOptions {
 }
 
 export function agentConfigYaml(o: AgentConfigOptions): string {
+  const host = o.host ?? '127.0.0.1';
   return [
     `cluster: ${o.cluster}`,
-    `node: { id: ${o.id}, host: 127.0.0.1, port: ${o.port}, priority: ${o.priority ?? 0}, noFailover: ${o.noFailover ?? false} }`,
+    `node: { id: ${o.id}, host: ${host}, port: ${o.port}, priority: ${o.priority ?? 0}, noFailover: ${o.noFailover ?? false} }`,
     'zookeeper:',
     `  connect: ${o.connect}`,
     `  sessionTimeoutMs: ${o.sessionTimeoutMs ?? 4000}`,
@@ -50,7 +53,7 @@ export function agentConfigYaml(o: AgentConfigOptions): string {
       ...(o.healthPidFile !== undefined ? [`pidFile: ${JSON.stringify(o.healthPidFile)}`] : []),
     ].join(', ')} }`,
     'service:',
-    ...(o.serviceYaml ?? ['  agent: http', `  url: http://127.0.0.1:${o.port}`, '  requestTimeoutMs: 1000']),
+    ...(o.serviceYaml ?? ['  agent: http', `  url: http://${host}:${o.port}`, '  requestTimeoutMs: 1000']),
     'fencing:',
     '  timeoutMs: 3000',
     '  methods:',

@@ -15,6 +15,8 @@ export interface DemoServiceOptions {
   id: string;
   /** Port of a SharedResource on 127.0.0.1 to report TAKE/RELEASE/WRITE to. */
   resourcePort?: number;
+  /** Or the Unix socket of one (SharedResource.listenUnix), e.g. from another network namespace. */
+  resourcePath?: string;
   env?: Record<string, string>;
   /** @default 100 (the service's own default); 0 disables periodic writes. */
   writeIntervalMs?: number;
@@ -133,6 +135,7 @@ export async function startDemoService(opts: DemoServiceOptions): Promise<DemoSe
   const args = [script, '--id', opts.id, '--port', String(opts.port ?? 0), '--exit-on-stdin-eof'];
   if (opts.host !== undefined) args.push('--host', opts.host);
   if (opts.resourcePort !== undefined) args.push('--resource', `127.0.0.1:${opts.resourcePort}`);
+  else if (opts.resourcePath !== undefined) args.push('--resource', `unix:${opts.resourcePath}`);
   if (opts.writeIntervalMs !== undefined) args.push('--write-interval-ms', String(opts.writeIntervalMs));
   args.push(...(opts.args ?? []));
 

@@ -6,7 +6,7 @@
  * it reports every activation and write to the split-brain checker in harness/shared-resource.ts.
  *
  *   node dist/harness/demo-service.js --id nn1 [--port 0] [--host 127.0.0.1]
- *        [--resource 127.0.0.1:PORT] [--write-interval-ms 100] [--port-file F] [--exit-on-stdin-eof]
+ *        [--resource 127.0.0.1:PORT | --resource unix:PATH] [--write-interval-ms 100] [--port-file F] [--exit-on-stdin-eof]
  *        [--event-log FILE] [--event-tick-ms 50]
  *
  * --event-log appends the service's own account of what it did to FILE, one JSON object a line,
@@ -38,7 +38,7 @@ interface Options {
   id: string;
   host: string;
   port: number;
-  resource: { host: string; port: number } | undefined;
+  resource: { host: string; port: number } | { path: string } | undefined;
   writeIntervalMs: number;
   portFile: string | undefined;
   exitOnStdinEof: boolean;
@@ -92,11 +92,14 @@ function parseArgs(argv: string[]): Options {
   );
   let resource: Options['resource'];
   const r = vals.get('--resource');
-  if (r !== undefined) {
+  if (r !== undefined && r.startsWith('unix:')) {
+    if (r.length === 'unix:'.length) throw new UsageError('--resource unix: needs a socket path');
+    resource = { path: r.slice('unix:'.length) };
+  } else if (r !== undefined) {
     const m = /^(.+):(\d{1,5})$/.exec(r);
     const rport = m ? Number(m[2]) : 0;
     if (!m || rport < 1 || rport > 65535) {
-      throw new UsageError(`--resource must be HOST:PORT, got ${JSON.stringify(r)}`);
+      throw new UsageError(`--resource must be HOST:PORT or unix:PATH, got ${JSON.stringify(r)}`);
     }
     resource = { host: m[1]!, port: rport };
   }
@@ -251,15 +254,16 @@ class ResourceLink {
   /** Epochs whose first REJECT was logged; a fenced writer would otherwise log 10 lines a second. */
   private readonly rejectLogged = new Set<string>();
 
-  constructor(
-    private readonly host: string,
-    private readonly port: number,
-  ) {}
+  private readonly address: string;
+
+  constructor(private readonly target: { host: string; port: number } | { path: string }) {
+    this.address = 'path' in target ? `unix:${target.path}` : `${target.host}:${target.port}`;
+  }
 
   connect(): void {
     this.timer = undefined;
     if (this.closed) return;
-    const s = net.connect({ host: this.host, port: this.port });
+    const s = net.connect(this.target);
     this.socket = s;
     s.setEncoding('utf8');
     s.setNoDelay(true);
@@ -267,7 +271,7 @@ class ResourceLink {
       this.connected = true;
       emit('resource', {
         state: 'connected',
-        address: `${this.host}:${this.port}`,
+        address: this.address,
         ...(this.failures > 0 ? { afterFailures: this.failures } : {}),
       });
       this.failures = 0;
@@ -279,7 +283,7 @@ class ResourceLink {
     s.on('error', (err) => {
       // Logged once per outage; retries every 200 ms would flood the demo's output otherwise.
       if (this.failures++ === 0) {
-        emit('resource', { state: 'error', address: `${this.host}:${this.port}`, error: err.message });
+        emit('resource', { state: 'error', address: this.address, error: err.message });
       }
     });
     s.on('close', () => {
@@ -329,7 +333,7 @@ class ResourceLink {
   }
 }
 
-const link = opts.resource ? new ResourceLink(opts.resource.host, opts.resource.port) : undefined;
+const link = opts.resource ? new ResourceLink(opts.resource) : undefined;
 
 // --- HTTP ------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { agentConfigYaml, type HealthProfile } from './agent-config.js';
 import { AgentProc, hafcBin, hafcExit, type AgentStartOptions } from './agent-proc.js';
 import { startDemoService, type DemoServiceProc } from './demo-service-proc.js';
+import type { NetNs } from './netns.js';
 import type { SharedResource } from './shared-resource.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { waitFor } from './wait.js';
@@ -51,6 +52,15 @@ export interface HaClusterOptions {
   health?: (id: string) => HealthProfile;
   /** How each agent process is started (stderr redirection, node options), per node id. */
   agentOptions?: (id: string) => AgentStartOptions;
+  /**
+   * Runs a node's service and agent inside this network namespace (null: in ours). The service
+   * listens on the namespace's address and reaches the resource by `resourcePath` (a Unix socket
+   * crosses namespaces); the agent reaches ZooKeeper through proxies on the root end of the veth.
+   * A partition of the namespace then cuts the node off from ZooKeeper, its peer and clients.
+   */
+  netns?: (id: string) => NetNs | null;
+  /** With netns: the SharedResource's Unix socket (SharedResource.listenUnix). */
+  resourcePath?: string;
 }
 
 export interface HaNode {
@@ -58,8 +68,9 @@ export interface HaNode {
   service: DemoServiceProc;
   agent: AgentProc | null;
   configFile: string;
-  /** With ownProxies: this agent's private path to each ZooKeeper server. */
+  /** With ownProxies: this agent's private path to each ZooKeeper server (with netns: on the veth). */
   proxies: TcpProxy[];
+  netns: NetNs | null;
 }
 
 /** STONITH for tests: SIGKILL the target's demo service by the pid file the test wrote. */
@@ -81,17 +92,28 @@ export class HaCluster {
     const n = opts.nodes ?? 2;
     for (let i = 0; i < n; i++) {
       const id = `nn${i + 1}`;
-      const service = await startDemoService({ id, resourcePort: opts.resource.port });
+      const ns = opts.netns?.(id) ?? null;
+      if (ns && opts.resourcePath === undefined) throw new Error('HaCluster: netns needs resourcePath');
+      const service = await startDemoService(
+        ns
+          ? { id, host: ns.nsAddr, wrapper: ns.exec(), resourcePath: opts.resourcePath }
+          : { id, resourcePort: opts.resource.port },
+      );
       fs.writeFileSync(c.pidFile(id), String(service.pid));
       const configFile = path.join(c.dir, `${id}.yaml`);
-      const proxies = opts.ownProxies
-        ? await Promise.all(opts.ensemble.servers.map((srv) => TcpProxy.start(srv.clientPort)))
-        : [];
-      const connect = opts.ownProxies
-        ? proxies.map((p) => `127.0.0.1:${p.port}`).join(',')
-        : (opts.connectFor?.(id) ?? opts.ensemble.connectString());
+      const proxyHost = ns?.rootAddr ?? '127.0.0.1';
+      const proxies =
+        opts.ownProxies || ns
+          ? await Promise.all(
+              opts.ensemble.servers.map((srv) => TcpProxy.start(srv.clientPort, { host: proxyHost })),
+            )
+          : [];
+      const connect =
+        opts.ownProxies || ns
+          ? proxies.map((p) => `${proxyHost}:${p.port}`).join(',')
+          : (opts.connectFor?.(id) ?? opts.ensemble.connectString());
+      c.nodes.push({ id, service, agent: null, configFile, proxies, netns: ns });
       fs.writeFileSync(configFile, c.configYaml(id, service.port, opts.priorities?.[i] ?? 0, connect));
-      c.nodes.push({ id, service, agent: null, configFile, proxies });
     }
     if (opts.init !== false) await c.hafc(['init', '-c', c.nodes[0]!.configFile]);
     await opts.beforeAgents?.(c);
@@ -106,6 +128,7 @@ export class HaCluster {
       cluster: this.cluster,
       id,
       port,
+      host: this.nodes.find((n) => n.id === id)?.netns?.nsAddr,
       connect,
       priority,
       noFailover: o.noFailover?.includes(id) ?? false,
@@ -153,7 +176,7 @@ export class HaCluster {
       id,
       node.configFile,
       { HAFC_TEST_DIR: this.dir, HAFC_RUNTIME_DIR: runDir },
-      opts,
+      node.netns ? { ...opts, wrapper: node.netns.exec() } : opts,
     );
     return node.agent;
   }

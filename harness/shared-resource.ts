@@ -82,6 +82,7 @@ export class SharedResource {
   /** How each node's last hold ended, so a reconnecting holder can resume its own epoch. */
   private readonly lastEnd = new Map<string, { epoch: bigint; how: 'release' | 'disconnect' }>();
   private readonly conns = new Set<Conn>();
+  private readonly extraServers: net.Server[] = [];
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -105,6 +106,25 @@ export class SharedResource {
     // A listening-socket error after start must not crash the test process.
     server.on('error', (err) => res.note(`server error: ${err.message}`));
     return res;
+  }
+
+  /**
+   * Also accepts clients on a Unix socket at `file`. A service in its own network namespace
+   * reaches the resource this way, and a partition of its network leaves that path intact: the
+   * resource plays storage on a separate fabric, which a cut-off active keeps writing to until it
+   * is fenced - the case fencing exists for.
+   */
+  async listenUnix(file: string): Promise<void> {
+    const server = net.createServer((s) => this.accept(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(file, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.note(`unix server error: ${err.message}`));
+    this.extraServers.push(server);
   }
 
   /** The clock of `history[].at`, `violations[].at` and `gapAfter(t)`. */
@@ -213,10 +233,12 @@ export class SharedResource {
 
   /** Idempotent; drops every client connection (their holds are not recorded as released). */
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      for (const c of this.conns) c.socket.destroy();
-    });
+    this.closing ??= Promise.all(
+      [this.server, ...this.extraServers].map(
+        (srv) => new Promise<void>((resolve) => srv.close(() => resolve())),
+      ),
+    ).then(() => undefined);
+    for (const c of this.conns) c.socket.destroy();
     return this.closing;
   }
 
