@@ -6,8 +6,9 @@
  * address (yarn.resourcemanager.admin.address).
  *
  * - check = getServiceStatus then monitorHealth, ZKFC HealthMonitor's order and rules: a remote
- *   HealthCheckFailedException is UNHEALTHY; anything else (refused, reset, timeout, garbage, any
- *   other remote exception) is NOT_RESPONDING. Beyond ZKFC: a standby that says it is not ready
+ *   HealthCheckFailedException is UNHEALTHY; a refused or reset connection is UNHEALTHY and
+ *   definite (the fast re-probe path); anything else (timeout, garbage, any other remote
+ *   exception) is NOT_RESPONDING. Beyond ZKFC: a standby that says it is not ready
  *   to become active, or a daemon still INITIALIZING, is UNHEALTHY with its own reason, so it
  *   does not stand for election while it could not take over. Then the subclass's HTTP checks.
  * - toActive / toStandby = transitionToActive / transitionToStandby with the configured request
@@ -25,7 +26,7 @@ import { httpRequest } from '../src/exec/http.js';
 import { validTargetHost } from '../src/fencing/target.js';
 import { HaServiceClient, type HaRequestSource, type HaServiceStatus } from '../src/hadoop/ha-service.js';
 import { IpcRemoteError } from '../src/hadoop/ipc/errors.js';
-import { HealthTimeoutError, HealthUnhealthyError } from '../src/health/errors.js';
+import { definiteCause, HealthTimeoutError, HealthUnhealthyError } from '../src/health/errors.js';
 import type { Logger } from '../src/log.js';
 import type { FenceTarget, HookContext, ServiceAgent, ServiceRole } from '../src/service/agent.js';
 
@@ -325,11 +326,24 @@ export abstract class HaServiceAgent implements ServiceAgent {
   }
 }
 
-/** ZKFC HealthMonitor's split: only HealthCheckFailedException means "answered, and unhealthy". */
+/**
+ * ZKFC HealthMonitor's split (only HealthCheckFailedException means "answered, and unhealthy";
+ * anything else is not responding), with one exception of ours: a refused or reset connection is
+ * proof that nothing serves on the port (the daemon died), so it is UNHEALTHY and definite, and
+ * the monitor re-probes at fastIntervalMs instead of waiting `fall` whole intervals (ZKFC acts on
+ * one failed check; hafc still wants `fall` of them, but fast).
+ */
 function healthError(where: string, err: unknown): Error {
   if (err instanceof IpcRemoteError && err.exceptionClassName === HEALTH_CHECK_FAILED) {
     return new HealthUnhealthyError(`${where} reports itself unhealthy: ${err.errorMsg.split('\n')[0]}`, {
       cause: err,
+    });
+  }
+  const definite = definiteCause(err);
+  if (definite === 'refused' || definite === 'reset') {
+    return new HealthUnhealthyError(`${where} is not serving: ${(err as Error).message}`, {
+      cause: err,
+      definite,
     });
   }
   return new HealthTimeoutError(

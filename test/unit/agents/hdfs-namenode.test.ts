@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HdfsNameNodeAgent, parseRpcAddress } from '../../../agents/hdfs-namenode.js';
-import { EHEALTH_TIMEOUT, EHEALTH_UNHEALTHY } from '../../../src/health/errors.js';
+import { definiteOf, EHEALTH_TIMEOUT, EHEALTH_UNHEALTHY } from '../../../src/health/errors.js';
 import { silentLogger } from '../../../src/log.js';
 import type { HookContext } from '../../../src/service/agent.js';
 import { FakeNameNode } from '../../support/fake-namenode.js';
@@ -65,11 +65,16 @@ describe('hdfs-namenode agent', () => {
     );
   });
 
-  it('check: a refused connection and a garbage answer are NOT_RESPONDING too (ZKFC rule)', async () => {
+  it('check: a garbage answer is NOT_RESPONDING (ZKFC rule); a refused connection is UNHEALTHY and definite (nothing listens)', async () => {
     nn.faults.set('getServiceStatus', { kind: 'garbage', bytes: Buffer.from('garbage!') });
-    expect((await rejection(agent.check(ctx, signal()))).code).toBe(EHEALTH_TIMEOUT);
+    const garbage = await rejection(agent.check(ctx, signal()));
+    expect(garbage.code).toBe(EHEALTH_TIMEOUT);
+    expect(definiteOf(garbage)).toBeUndefined();
     await nn.close();
-    expect((await rejection(agent.check(ctx, signal()))).code).toBe(EHEALTH_TIMEOUT);
+    const refused = await rejection(agent.check(ctx, signal()));
+    expect(refused.code).toBe(EHEALTH_UNHEALTHY);
+    expect(definiteOf(refused)).toBe('refused');
+    expect(refused.message).toMatch(/is not serving: .*ECONNREFUSED/);
     nn = await FakeNameNode.start();
   });
 
