@@ -136,9 +136,11 @@ describe.runIf(enabled)('hafc agents in place of ZKFC on a real NameNode pair', 
   // it, and the promotion with it: agents/ha-service-agent.ts ownTransition); and this test
   // thawed the NameNode at "leaving the election", so a check passing right after SIGCONT could
   // make the node electable again before the elector acted on it, and it then rightly stayed
-  // active. It thaws now once the demotion has been sent.
+  // active. It thaws now once the demotion has been sent. And the frozen node is the
+  // lower-priority one: a thawed nn1 (priority 10) took the free lock straight back in one CI
+  // run, correctly, while nn2 deferred to it.
   it('SIGSTOP of the active NameNode past the health timeout: its agent demotes it, SIGCONT leaves it standby, the other active', async () => {
-    const old = await f.active();
+    const old = await f.lowPriorityActive();
     const next = f.otherThan(old);
     const { file, text } = await writeFile(old, 'sigstop');
     const t0 = Date.now();

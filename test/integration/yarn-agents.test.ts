@@ -118,7 +118,7 @@ describe.runIf(enabled)('hafc agents driving a real ResourceManager pair', () =>
   });
 
   it('SIGSTOP of the active RM past the health timeout: its agent leaves the election, SIGCONT leaves it standby, the other active', async () => {
-    const old = await f.active();
+    const old = await f.lowPriorityActive();
     const next = f.otherThan(old);
     const t0 = Date.now();
     const demotionMs = await f.freezeUntilDemotion(old);

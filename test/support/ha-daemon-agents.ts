@@ -156,6 +156,22 @@ export class HaDaemonAgents<D extends HaDaemon> {
   }
 
   /**
+   * Makes the lower-priority daemon the active one (a switchover if need be) and returns it. A
+   * fault case that expects the OTHER node to take over after a frozen daemon is thawed needs
+   * this: a thawed higher-priority node is healthy and electable again at once, and it rightly
+   * takes the free lock back while the lower-priority one defers to it (election.priorityGraceMs).
+   */
+  async lowPriorityActive(): Promise<D> {
+    const low = this.opts.daemons[1];
+    const active = await this.active();
+    if (active.id !== low.id) {
+      await this.failover(active, low);
+      await this.settled(low);
+    }
+    return low;
+  }
+
+  /**
    * SIGSTOPs the active daemon `old` until its agent has sent it the demotion (3 health checks
    * timing out, then "leaving the election", then the to-standby call that waits in the frozen
    * daemon's socket), checks that the other daemon stayed standby meanwhile, and thaws it.
