@@ -229,9 +229,14 @@ describe('the agent HTTP listener on live agents', () => {
       'hafc_transitions_total{to="active",result="ok"} * on(instance, job) group_left(node) hafc_build_info',
     );
     expect(transitions.find((s) => s.metric.node === standby.id)?.value[1]).toBe('1');
-    // Never two at once in anything Prometheus saw.
-    const maxActives = await prom.query('max_over_time(hafc_cluster:active_agents:sum[5m])');
-    expect(maxActives.map((s) => s.value[1])).toEqual(['1']);
+    // Two actives at most in the evaluations a failover spans. The two agents are scraped at
+    // different moments, so the sum can read 2 for an evaluation or two around a failover (one
+    // CI run: the old active scraped just before its demotion, the new one just after its
+    // promotion; monitoring/alerts.yaml's HafcTwoActives has `for` for that reason). A real
+    // overlap would show in every evaluation until it ended: count them, at the scrape step.
+    const twoActive = await prom.query('sum_over_time((hafc_cluster:active_agents:sum > bool 1)[5m:250ms])');
+    expect(twoActive.length).toBe(1);
+    expect(Number(twoActive[0]!.value[1])).toBeLessThanOrEqual(2);
   });
 
   it('floods and slow clients on both listeners cost the active nothing, and failover works as usual', async () => {
