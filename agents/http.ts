@@ -103,6 +103,7 @@ export class HttpAgent implements ServiceAgent {
       `fenced by ${ctx.nodeId}`,
       'graceful fence request',
       signal,
+      this.cfg.gracefulFenceTimeoutMs,
     );
   }
 
@@ -113,8 +114,16 @@ export class HttpAgent implements ServiceAgent {
     reason: string,
     what: string,
     signal: AbortSignal,
+    timeoutMs = this.cfg.requestTimeoutMs,
   ): Promise<void> {
-    const r = await this.call('POST', url, { role, epoch: epoch.toString(10), reason }, what, signal);
+    const r = await this.call(
+      'POST',
+      url,
+      { role, epoch: epoch.toString(10), reason },
+      what,
+      signal,
+      timeoutMs,
+    );
     expect2xx(r, what, 'POST', url);
     this.logger.info(`${what} succeeded`, { url, status: r.status, durationMs: r.durationMs, epoch });
   }
@@ -125,6 +134,7 @@ export class HttpAgent implements ServiceAgent {
     json: unknown,
     what: string,
     signal: AbortSignal,
+    timeoutMs = this.cfg.requestTimeoutMs,
   ): Promise<HttpCallResult> {
     return httpCall({
       method,
@@ -132,7 +142,7 @@ export class HttpAgent implements ServiceAgent {
       json,
       what,
       signal,
-      timeoutMs: this.cfg.requestTimeoutMs,
+      timeoutMs,
       clock: this.clock,
     });
   }

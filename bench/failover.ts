@@ -85,7 +85,8 @@ Measures hafc failover latency with real ZooKeeper, agent and service processes.
   --out FILE                also write the JSON result to FILE
   --session-timeout-ms MS   ZooKeeper session timeout of the agents (default 4000)
   --profile NAME            health profile: default (interval 200, fall 2, fastIntervalMs
-                            left to its default, 50), fast (fastIntervalMs 25, pid watch on),
+                            left to its default, 50), fast (fastIntervalMs 25, pid watch on,
+                            graceful fence deadline 150 ms instead of 1000),
                             off (fastIntervalMs 200: no fast path, as before it existed), or
                             both (default, then fast, in one run)
   --scenarios LIST          comma-separated scenarios to run (default all): ${SCENARIOS.join(',')}
@@ -103,6 +104,17 @@ const PROFILES: Record<Profile, HealthProfile | undefined> = {
   default: undefined,
   fast: FAST_HEALTH,
   off: { fastIntervalMs: 200 },
+};
+
+/**
+ * service.gracefulFenceTimeoutMs per profile (undefined: the agent's requestTimeoutMs, 1000).
+ * After a node freeze the graceful fence can only time out, and that whole wait comes before the
+ * kill -9; a demo service that is up answers in a few ms, so the fast profile allows 150.
+ */
+const GRACEFUL_FENCE_MS: Record<Profile, number | undefined> = {
+  default: undefined,
+  fast: 150,
+  off: undefined,
 };
 
 interface Options {
@@ -221,6 +233,7 @@ class Trial {
         sessionTimeoutMs,
         cluster: name,
         ...(health !== undefined ? { health: () => health } : {}),
+        gracefulFenceTimeoutMs,
         ...(agentNodeArgs.length > 0 ? { agentOptions: () => ({ nodeArgs: agentNodeArgs }) } : {}),
         ...(netns ? { netns: (id) => (id === 'nn1' ? netns[0] : netns[1]), resourcePath: socketFile } : {}),
       });
@@ -278,6 +291,7 @@ class Trial {
 const live = new Set<Trial>();
 /** The --profile in force for the trials running now. */
 let healthProfile: HealthProfile | undefined;
+let gracefulFenceTimeoutMs: number | undefined;
 /** --agent-node-args. */
 let agentNodeArgs: string[] = [];
 /** Every split-brain violation any trial's checker saw, over the whole run. */
@@ -897,6 +911,7 @@ async function main(): Promise<number> {
         const name = (): string => `bench-${process.pid}-${++seq}`;
         for (const p of profiles) {
           healthProfile = PROFILES[p];
+          gracefulFenceTimeoutMs = GRACEFUL_FENCE_MS[p];
           for (let i = 1; i <= iterations; i++) {
             for (const sc of scenarios) {
               if (sc === 'partition' && noNetns !== null) continue;

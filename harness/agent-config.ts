@@ -31,6 +31,8 @@ export interface AgentConfigOptions {
   extraYaml?: string;
   /** The `service:` section's lines (indented), in place of the http agent for a demo service. */
   serviceYaml?: string[];
+  /** The http agent's service.gracefulFenceTimeoutMs. @default its requestTimeoutMs (1000) */
+  gracefulFenceTimeoutMs?: number;
 }
 
 export function agentConfigYaml(o: AgentConfigOptions): string {
@@ -53,7 +55,14 @@ export function agentConfigYaml(o: AgentConfigOptions): string {
       ...(o.healthPidFile !== undefined ? [`pidFile: ${JSON.stringify(o.healthPidFile)}`] : []),
     ].join(', ')} }`,
     'service:',
-    ...(o.serviceYaml ?? ['  agent: http', `  url: http://${host}:${o.port}`, '  requestTimeoutMs: 1000']),
+    ...(o.serviceYaml ?? [
+      '  agent: http',
+      `  url: http://${host}:${o.port}`,
+      '  requestTimeoutMs: 1000',
+      ...(o.gracefulFenceTimeoutMs !== undefined
+        ? [`  gracefulFenceTimeoutMs: ${o.gracefulFenceTimeoutMs}`]
+        : []),
+    ]),
     'fencing:',
     '  timeoutMs: 3000',
     '  methods:',

@@ -48,6 +48,8 @@ export interface HaClusterOptions {
   controlToken?: string;
   /** Extra top-level YAML appended to every config. */
   extraYaml?: (id: string) => string;
+  /** The http agent's graceful fence deadline. @default its requestTimeoutMs */
+  gracefulFenceTimeoutMs?: number;
   /** The health profile's fast path and pid watch, per node id. @default the config's defaults */
   health?: (id: string) => HealthProfile;
   /** How each agent process is started (stderr redirection, node options), per node id. */
@@ -140,6 +142,7 @@ export class HaCluster {
       extraYaml: o.extraYaml?.(id),
       healthFastIntervalMs: health?.fastIntervalMs,
       healthPidFile: health?.watchPid ? this.pidFile(id) : undefined,
+      gracefulFenceTimeoutMs: o.gracefulFenceTimeoutMs,
     });
   }
 

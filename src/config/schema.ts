@@ -239,6 +239,14 @@ const SERVICE = variants('agent', {
           default: 5000,
           doc: 'Timeout of each request. It is the to-standby timeout of the lease budget.',
         }),
+        gracefulFenceTimeoutMs: ms({
+          min: 1,
+          default: {
+            text: 'requestTimeoutMs',
+            derive: (svc) => (typeof svc.requestTimeoutMs === 'number' ? svc.requestTimeoutMs : 5000),
+          },
+          doc: "Deadline of the graceful fence (POST rolePath {role: standby} to the OLD active's control API). The old active is usually unreachable or frozen when this runs, so the whole wait is added to the failover before the next fencing method: set it to what a healthy service needs to answer, not to requestTimeoutMs's margin for a busy one.",
+        }),
       },
     },
     'hdfs-namenode': {

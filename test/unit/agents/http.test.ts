@@ -28,6 +28,7 @@ function agent(over: Partial<HttpServiceConfig> = {}): HttpAgent {
       statePath: '/state',
       healthPath: '/health',
       requestTimeoutMs: 2000,
+      gracefulFenceTimeoutMs: 2000,
       ...over,
     },
     logger,
@@ -196,6 +197,20 @@ describe('HttpAgent fenceGraceful', () => {
     expect(server.received).toHaveLength(1);
     await expect(agent().fenceGraceful({ ...t, controlPort: 70000 }, ctx, never)).rejects.toThrow(
       'fencing target "nn1" has an invalid port 70000',
+    );
+  });
+
+  it('gives a frozen old active gracefulFenceTimeoutMs, not requestTimeoutMs', async () => {
+    // A node frozen past its session still accepts TCP (the kernel answers), so the fence can
+    // only time out; that wait is added to the failover, hence its own, shorter deadline.
+    server.route('POST /role', hang);
+    const t = { ...target, port: server.port, address: `127.0.0.1:${server.port}` };
+    const err = await agent({ requestTimeoutMs: 5000, gracefulFenceTimeoutMs: 150 })
+      .fenceGraceful(t, ctx, never)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HookTimeoutError);
+    expect((err as Error).message).toBe(
+      `graceful fence request POST http://127.0.0.1:${server.port}/role timed out after 150 ms`,
     );
   });
 

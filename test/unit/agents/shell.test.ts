@@ -217,6 +217,7 @@ describe('createAgent', () => {
         statePath: '/s',
         healthPath: '/h',
         requestTimeoutMs: 10,
+        gracefulFenceTimeoutMs: 10,
       },
       silentLogger,
     );

@@ -150,6 +150,23 @@ describe('parseConfig defaults', () => {
       statePath: '/role',
       healthPath: '/health',
       requestTimeoutMs: 5000,
+      gracefulFenceTimeoutMs: 5000,
+    });
+  });
+
+  it("derives the http agent's gracefulFenceTimeoutMs from its requestTimeoutMs unless given", () => {
+    const base = {
+      agent: 'http',
+      url: 'http://127.0.0.1:8008',
+      requestTimeoutMs: 800,
+      toActive: undefined,
+      toStandby: undefined,
+      check: undefined,
+    };
+    expect(parse({ service: base }).service).toMatchObject({ gracefulFenceTimeoutMs: 800 });
+    expect(parse({ service: { ...base, gracefulFenceTimeoutMs: 120 } }).service).toMatchObject({
+      requestTimeoutMs: 800,
+      gracefulFenceTimeoutMs: 120,
     });
   });
 

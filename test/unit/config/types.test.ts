@@ -26,6 +26,7 @@ interface HttpService {
   statePath: string;
   healthPath: string;
   requestTimeoutMs: number;
+  gracefulFenceTimeoutMs: number;
 }
 
 interface HaService {

@@ -228,6 +228,7 @@ describe('Fencer', () => {
         statePath: '/role',
         healthPath: '/health',
         requestTimeoutMs: 2000,
+        gracefulFenceTimeoutMs: 2000,
       },
       silentLogger,
     );

@@ -562,6 +562,7 @@ describe('what a check is called in the messages the monitor writes', () => {
         statePath: '/state',
         healthPath: '/health',
         requestTimeoutMs: 1000,
+        gracefulFenceTimeoutMs: 1000,
       },
       silentLogger,
     );
@@ -591,6 +592,7 @@ describe('what a check is called in the messages the monitor writes', () => {
         statePath: '/state',
         healthPath: '/health',
         requestTimeoutMs: 5000,
+        gracefulFenceTimeoutMs: 5000,
       },
       silentLogger,
     );
@@ -632,6 +634,7 @@ describe('definite failures: marked by the check that saw them', () => {
         statePath: '/role',
         healthPath: '/health',
         requestTimeoutMs: 2000,
+        gracefulFenceTimeoutMs: 2000,
       },
       silentLogger,
     );
