@@ -17,7 +17,7 @@ export interface AgentConfigOptions {
   noFailover?: boolean;
   healthIntervalMs?: number;
   healthTimeoutMs?: number;
-  /** health.fastIntervalMs; left out, the config's default (intervalMs / 4). */
+  /** health.fastIntervalMs; left out, the config's default (intervalMs / 4, at most 50). */
   healthFastIntervalMs?: number;
   /** health.pidFile: the service's pid file, watched by the agent. */
   healthPidFile?: string;

@@ -102,14 +102,19 @@ const ZOOKEEPER = section(
 );
 
 /**
- * A quarter of the interval: the fast path then declares a crash (fall - 1) x intervalMs / 4
- * after the first refused check. A fixed figure (HAProxy leaves fastinter = inter unless told)
- * would either do nothing for a 200 ms profile or re-probe a 10 s one 200 times faster; a
- * quarter keeps each profile's own proportion, and it costs nothing at rest, since fast checks
- * run only after a definite failure, at most fall - 1 of them.
+ * A quarter of the interval, at most 50 ms: the fast path declares a crash
+ * (fall - 1) x fastIntervalMs after the first refused check. A quarter keeps a short profile's
+ * proportion (a fixed 50 would do nothing for a 50 ms interval). The cap is for long intervals:
+ * at the 1000 ms default a quarter cost a crash 500 ms more than ZKFC, which acts on its first
+ * failed check. A refused connect to a local service costs well under a millisecond, and fast
+ * checks run only after a definite failure, at most fall - 1 of them, so nothing is paid at rest;
+ * except that with health.pidFile set the pid is polled at this rate too (20 wake-ups a second
+ * at the cap: set fastIntervalMs to trade that against detection).
  */
+export const FAST_INTERVAL_CAP_MS = 50;
+
 export function defaultFastIntervalMs(intervalMs: number): number {
-  return Math.max(1, Math.floor(intervalMs / 4));
+  return Math.max(1, Math.min(FAST_INTERVAL_CAP_MS, Math.floor(intervalMs / 4)));
 }
 
 const HEALTH = section(
@@ -118,7 +123,7 @@ const HEALTH = section(
     fastIntervalMs: ms({
       min: 1,
       default: {
-        text: 'intervalMs / 4 (at least 1)',
+        text: 'intervalMs / 4, at most 50 (at least 1)',
         derive: (health) =>
           defaultFastIntervalMs(typeof health.intervalMs === 'number' ? health.intervalMs : 1000),
       },

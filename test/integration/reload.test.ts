@@ -115,17 +115,17 @@ describe('SIGHUP reload', () => {
     fs.rmSync(checks, { force: true });
     const health = (intervalMs: number) =>
       `health: { intervalMs: ${intervalMs}, timeoutMs: 300, fall: 2, rise: 1, check: { command: "date +%s%N >> ${checks}" } }`;
-    const { c, active } = await start(health(200));
+    const { c, active } = await start(health(160));
     const agent = active.agent!;
     const lock = await lockOf(c);
     expect(lock).not.toBeNull();
     const from = agent.logs().length;
 
-    edit(active.configFile, health(200), health(700));
+    edit(active.configFile, health(160), health(700));
     edit(active.configFile, 'priority: 0', 'priority: 42');
     const reloadedAt = Date.now();
     const line = await reload(agent);
-    // fastIntervalMs defaults to intervalMs / 4, so it changes with it.
+    // fastIntervalMs defaults to intervalMs / 4 at most 50, so it changes with it (40 -> 50).
     expect(line.msg).toBe(
       `reload of ${active.configFile} applied: node.priority, health.intervalMs, health.fastIntervalMs`,
     );
@@ -136,7 +136,7 @@ describe('SIGHUP reload', () => {
       return m.priority === 42 ? m : null;
     });
     expect(member.session).toBe(lock!.owner);
-    // Checks after the reload come 700 ms apart (start to start), not 200.
+    // Checks after the reload come 700 ms apart (start to start), not 160.
     const stamps = await waitFor(
       'five health checks after the reload',
       () => {

@@ -88,7 +88,7 @@ describe('parseConfig defaults', () => {
       },
       health: {
         intervalMs: 1000,
-        fastIntervalMs: 250,
+        fastIntervalMs: 50,
         timeoutMs: 2000,
         fall: 3,
         rise: 2,

@@ -148,7 +148,9 @@ describe('planReload', () => {
   it('health, hooks, priority, fencing within its start size and logging apply live', () => {
     const base = parse(SHELL);
     const next = parse(
-      SHELL.replace('intervalMs: 1000', 'intervalMs: 800')
+      // 160: fastIntervalMs follows (40; at 1000 and above the 50 ms cap holds it still).
+      SHELL.replace('intervalMs: 1000', 'intervalMs: 160')
+        .replace('timeoutMs: 2000', 'timeoutMs: 300')
         .replace('check: agent', 'check: { tcp: "127.0.0.1:8020" }')
         .replace('priority: 10', 'priority: 99')
         .replace('[/bin/promote, now]', '[/bin/promote, later]')
@@ -161,6 +163,7 @@ describe('planReload', () => {
         'health.intervalMs',
         // Derived from intervalMs, so it follows it.
         'health.fastIntervalMs',
+        'health.timeoutMs',
         'health.check',
         'service.toActive',
         'fencing.methods',

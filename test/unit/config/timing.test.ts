@@ -54,7 +54,7 @@ describe('timing rules at load', () => {
     expect(config({ health: { timeoutMs: 2999 } }).health.timeoutMs).toBe(2999);
   });
 
-  it('health.fastIntervalMs <= health.intervalMs; its default is a quarter of the interval', () => {
+  it('health.fastIntervalMs <= health.intervalMs; its default is a quarter of the interval, at most 50 ms', () => {
     expect(loadProblems({ health: { intervalMs: 2000, fastIntervalMs: 2001, fall: 2 } })).toEqual([
       'config ns1.yaml: health.fastIntervalMs (2001) must be at most health.intervalMs (2000): it is the shorter wait after a definite failure',
     ]);
@@ -63,7 +63,9 @@ describe('timing rules at load', () => {
     expect(fast({ intervalMs: 200, fastIntervalMs: 200 })).toBe(200);
     expect(fast({ intervalMs: 200 })).toBe(50);
     expect(fast({ intervalMs: 3 })).toBe(1);
-    expect(config().health.fastIntervalMs).toBe(250);
+    expect(fast({ intervalMs: 201 })).toBe(50);
+    expect(fast({ intervalMs: 3000, fall: 3 })).toBe(50);
+    expect(config().health.fastIntervalMs).toBe(50);
   });
 
   it('health.pidFile must be an absolute path', () => {
