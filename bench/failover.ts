@@ -86,7 +86,7 @@ Measures hafc failover latency with real ZooKeeper, agent and service processes.
   --session-timeout-ms MS   ZooKeeper session timeout of the agents (default 4000)
   --profile NAME            health profile: default (interval 200, fall 2, fastIntervalMs
                             left to its default, 50), fast (fastIntervalMs 25, pid watch on,
-                            graceful fence deadline 150 ms instead of 1000),
+                            graceful fence deadline 100 ms instead of 1000),
                             off (fastIntervalMs 200: no fast path, as before it existed), or
                             both (default, then fast, in one run)
   --scenarios LIST          comma-separated scenarios to run (default all): ${SCENARIOS.join(',')}
@@ -109,11 +109,11 @@ const PROFILES: Record<Profile, HealthProfile | undefined> = {
 /**
  * service.gracefulFenceTimeoutMs per profile (undefined: the agent's requestTimeoutMs, 1000).
  * After a node freeze the graceful fence can only time out, and that whole wait comes before the
- * kill -9; a demo service that is up answers in a few ms, so the fast profile allows 150.
+ * kill -9; a demo service that is up answers in a few ms, so the fast profile allows 100.
  */
 const GRACEFUL_FENCE_MS: Record<Profile, number | undefined> = {
   default: undefined,
-  fast: 150,
+  fast: 100,
   off: undefined,
 };
 

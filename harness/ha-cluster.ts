@@ -75,9 +75,16 @@ export interface HaNode {
   netns: NetNs | null;
 }
 
-/** STONITH for tests: SIGKILL the target's demo service by the pid file the test wrote. */
+/**
+ * STONITH for tests: SIGKILL the target's demo service by the pid file the test wrote, then wait
+ * (10 ms polls, up to 2 s) until it is dead: no /proc entry, or a zombie. A killed service stays
+ * a zombie until the harness reaps it and kill -0 succeeds on a zombie, so polling with kill -0
+ * every 100 ms added up to 100 ms of the harness's own to each fencing kill.
+ */
 export const KILL_BY_PIDFILE =
-  'p=$(cat "$HAFC_TEST_DIR/$HAFC_TARGET_ID.pid") && env | grep -E "^(HAFC_|target_)" | sort > "$HAFC_TEST_DIR/fence-$HAFC_NODE_ID-$HAFC_TARGET_ID.env"; kill -9 "$p" 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || exit 0; sleep 0.1; done; exit 1';
+  'p=$(cat "$HAFC_TEST_DIR/$HAFC_TARGET_ID.pid") && env | grep -E "^(HAFC_|target_)" | sort > "$HAFC_TEST_DIR/fence-$HAFC_NODE_ID-$HAFC_TARGET_ID.env"; kill -9 "$p" 2>/dev/null; ' +
+  'alive() { [ -d "/proc/$p" ] && ! grep -q "^State:.*Z" "/proc/$p/status" 2>/dev/null; }; ' +
+  'for i in $(seq 200); do alive || exit 0; sleep 0.01; done; exit 1';
 
 export class HaCluster {
   readonly nodes: HaNode[] = [];
