@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { AgentProc, hafcBin, hafcExit } from './agent-proc.js';
 import { KILL_BY_PIDFILE } from './ha-cluster.js';
 import { RedisPair, type RedisServer } from './redis.js';
+import { TcpProxy } from './tcp-proxy.js';
 import { waitFor } from './wait.js';
 import type { ZkEnsemble } from './zk-ensemble.js';
 
@@ -29,12 +30,19 @@ export interface RedisClusterOptions {
   maxLag?: number;
   /** Start the agents (else the pair alone, e.g. for Sentinel). @default true */
   agents?: boolean;
+  /**
+   * Each agent reaches ZooKeeper through proxies of its own, so that partition() can cut one
+   * agent off from the ensemble silently while its server and its peer still reach each other.
+   */
+  ownProxies?: boolean;
 }
 
 export class RedisCluster {
   readonly dir: string;
   readonly cluster: string;
   readonly agents = new Map<string, AgentProc>();
+  /** With ownProxies: each agent's private path to every ZooKeeper server. */
+  private readonly proxies = new Map<string, TcpProxy[]>();
   private supervising = true;
   private readonly restarts: Promise<void>[] = [];
 
@@ -52,6 +60,12 @@ export class RedisCluster {
     if (opts.password) fs.writeFileSync(c.passwordFile(), `${opts.password}\n`, { mode: 0o600 });
     for (const s of pair.servers) {
       c.writePid(s);
+      if (opts.ownProxies) {
+        c.proxies.set(
+          s.id,
+          await Promise.all(opts.ensemble.servers.map((srv) => TcpProxy.start(srv.clientPort))),
+        );
+      }
       fs.writeFileSync(c.configFile(s.id), c.configYaml(s));
       c.supervise(s);
     }
@@ -75,7 +89,7 @@ export class RedisCluster {
       `cluster: ${this.cluster}`,
       `node: { id: ${s.id}, host: 127.0.0.1, port: ${s.port} }`,
       'zookeeper:',
-      `  connect: ${this.opts.ensemble.connectString()}`,
+      `  connect: ${this.connectFor(s.id)}`,
       `  sessionTimeoutMs: ${this.opts.sessionTimeoutMs ?? 4000}`,
       '  requestTimeoutMs: 1000',
       'health: { intervalMs: 200, timeoutMs: 300, fall: 2, rise: 1, check: agent }',
@@ -94,6 +108,18 @@ export class RedisCluster {
       'log: { level: debug, format: json }',
       '',
     ].join('\n');
+  }
+
+  private connectFor(id: string): string {
+    const own = this.proxies.get(id);
+    return own ? own.map((p) => `127.0.0.1:${p.port}`).join(',') : this.opts.ensemble.connectString();
+  }
+
+  /** Silently drops all traffic between this node's agent and ZooKeeper (connections stay open). */
+  partition(id: string, on: boolean): void {
+    const own = this.proxies.get(id);
+    if (!own) throw new Error('partition() needs RedisCluster.start({ ownProxies: true })');
+    for (const p of own) p.setBlackhole(on);
   }
 
   startAgent(id: string): AgentProc {
@@ -174,6 +200,7 @@ export class RedisCluster {
     await Promise.all(this.restarts);
     await Promise.all([...this.agents.values()].map((a) => a.stop().catch(() => undefined)));
     await this.pair.stop();
+    await Promise.all([...this.proxies.values()].flat().map((p) => p.close()));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

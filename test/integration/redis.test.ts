@@ -23,7 +23,12 @@ describe.runIf(enabled)('hafc agents on a real Redis pair', () => {
 
   beforeAll(async () => {
     zk = await ZkEnsemble.start({ servers: 1 });
-    c = await RedisCluster.start({ ensemble: zk, password: 'it-secret', sessionTimeoutMs: SESSION_MS });
+    c = await RedisCluster.start({
+      ensemble: zk,
+      password: 'it-secret',
+      sessionTimeoutMs: SESSION_MS,
+      ownProxies: true,
+    });
     await c.settled(30_000);
     checker = new RedisChecker(c.pair.servers).start();
   }, 90_000);
@@ -109,6 +114,39 @@ describe.runIf(enabled)('hafc agents on a real Redis pair', () => {
       if (master.isFrozen()) master.thaw();
     }
     await failedOver(master, t0, 'host freeze');
+  });
+
+  it("a silent partition of the master's agent from ZooKeeper: it demotes its server, the replica is promoted", async () => {
+    const { master } = await c.settled();
+    const agent = c.agent(master.id);
+    const other = c.agent(c.pair.servers.find((s) => s !== master)!.id);
+    const t0 = checkerNow();
+    const from = agent.logs().length;
+    c.partition(master.id, true);
+    try {
+      // Only the agent's ZooKeeper traffic is dropped: its server still serves clients and the
+      // other agent can still reach it, so nothing but the agent's own lease keeps the old master
+      // from taking writes after the promotion (and the graceful fence, if it comes first).
+      await waitFor(
+        'the other agent to be active while the master agent is cut off',
+        () => other.role() === 'active',
+        {
+          timeoutMs: 20_000,
+        },
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\n${c.describe()}`);
+      });
+      expect(
+        agent
+          .logs()
+          .slice(from)
+          .some((l) => l.msg.includes('service -> standby')),
+        "the cut-off agent's own demotion",
+      ).toBe(true);
+    } finally {
+      c.partition(master.id, false);
+    }
+    await failedOver(master, t0, 'silent partition of its agent from ZooKeeper');
   });
 
   it('a switchover hands the master role over', async () => {
