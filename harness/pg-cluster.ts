@@ -12,6 +12,7 @@ import { agentConfigYaml } from './agent-config.js';
 import { AgentProc, hafcBin } from './agent-proc.js';
 import { PG_BIN, PgGroup, pgOsUser, type PgServer } from './postgres.js';
 import { waitFor } from './wait.js';
+import { TcpProxy } from './tcp-proxy.js';
 import type { ZkEnsemble } from './zk-ensemble.js';
 
 const run = promisify(execFile);
@@ -38,6 +39,11 @@ export interface PgHaOptions {
   logLevel?: 'debug' | 'info';
   /** Each agent's whole config, in place of the test profile's (the benchmark's default profile). */
   configYaml?: (server: PgServer) => string;
+  /**
+   * Each agent reaches ZooKeeper through proxies of its own, so that partition() can cut one
+   * agent off from the ensemble silently while its server and its peer still reach each other.
+   */
+  ownProxies?: boolean;
 }
 
 export interface PgHaNode {
@@ -49,6 +55,8 @@ export interface PgHaNode {
 
 export class PgHa {
   readonly nodes: PgHaNode[] = [];
+  /** With ownProxies: each agent's private path to every ZooKeeper server. */
+  private readonly proxies = new Map<string, TcpProxy[]>();
 
   private constructor(
     readonly group: PgGroup,
@@ -60,6 +68,12 @@ export class PgHa {
     const ha = new PgHa(group, opts);
     try {
       for (const server of group.servers) {
+        if (opts.ownProxies) {
+          ha.proxies.set(
+            server.id,
+            await Promise.all(opts.ensemble.servers.map((srv) => TcpProxy.start(srv.clientPort))),
+          );
+        }
         const configFile = path.join(group.dir, `${server.id}.yaml`);
         fs.writeFileSync(configFile, ha.configYaml(server));
         ha.nodes.push({ id: server.id, server, configFile, agent: null });
@@ -85,7 +99,11 @@ export class PgHa {
       cluster: o.cluster,
       id: server.id,
       port: server.port,
-      connect: o.ensemble.connectString(),
+      connect:
+        this.proxies
+          .get(server.id)
+          ?.map((p) => `127.0.0.1:${p.port}`)
+          .join(',') ?? o.ensemble.connectString(),
       sessionTimeoutMs: o.sessionTimeoutMs ?? 4000,
       logLevel: o.logLevel,
       fencingMethods: ['- graceful', `- shell: ${JSON.stringify(KILL_POSTMASTER)}`],
@@ -111,6 +129,13 @@ export class PgHa {
 
   other(id: string): PgHaNode {
     return this.nodes.find((x) => x.id !== id)!;
+  }
+
+  /** Silently drops all traffic between this node's agent and ZooKeeper (connections stay open). */
+  partition(id: string, on: boolean): void {
+    const own = this.proxies.get(id);
+    if (!own) throw new Error('partition() needs PgHa.start({ ownProxies: true })');
+    for (const p of own) p.setBlackhole(on);
   }
 
   startAgent(id: string): AgentProc {
@@ -155,5 +180,6 @@ export class PgHa {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.agent?.stop().catch(() => undefined)));
     await this.group.stop();
+    await Promise.all([...this.proxies.values()].flat().map((p) => p.close()));
   }
 }

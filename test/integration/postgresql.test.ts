@@ -4,7 +4,8 @@
  * rows throughout. One pair goes through every fault in turn (each starts from the state the
  * previous one left: that the old primary rejoins by itself is part of what is tested):
  * kill -9 of the primary server, kill -9 of the primary's agent, SIGSTOP of the primary's whole
- * "host" (server and agent) past the session timeout, and a switchover. After each, the other
+ * "host" (server and agent) past the session timeout, a silent partition of the primary's agent
+ * from ZooKeeper (its own proxies, blackholed), and a switchover. After each, the other
  * node is the primary, the old one streams from it, every acknowledged row is there, and the
  * checker (harness/pg-checker.ts) saw neither two primaries nor a stale acknowledged write.
  */
@@ -25,7 +26,13 @@ describe.runIf(pgAvailable())('postgresql agent: synchronous pair under faults',
 
   beforeAll(async () => {
     zk = await ZkEnsemble.start({ servers: 3 });
-    ha = await PgHa.start({ ensemble: zk, cluster: 'pg', synchronous: true, sessionTimeoutMs: SESSION_MS });
+    ha = await PgHa.start({
+      ensemble: zk,
+      cluster: 'pg',
+      synchronous: true,
+      sessionTimeoutMs: SESSION_MS,
+      ownProxies: true,
+    });
     await ha.waitSettled('pg1');
     checker = await PgChecker.start(ha.group.servers);
     await waitFor('the first acknowledged rows', () => checker.acknowledged().length >= 5, {
@@ -128,6 +135,39 @@ describe.runIf(pgAvailable())('postgresql agent: synchronous pair under faults',
         from.server.signalAll('SIGCONT');
         from.agent!.thaw();
         await expectFailover('host freeze', from, t0);
+      }),
+    120_000,
+  );
+
+  it(
+    "a silent partition of the primary's agent from ZooKeeper: it stops its own primary, the standby takes over",
+    () =>
+      diagnose(async () => {
+        const from = primaryNode();
+        const to = ha.other(from.id);
+        const t0 = Date.now();
+        const logsFrom = from.agent!.logs().length;
+        // Only the agent's ZooKeeper traffic is dropped: the server still serves the writing
+        // client and the other agent still reaches it, so the cut-off agent's own lease is what
+        // must end the old primary's writes in time (the checker would see a stale write).
+        ha.partition(from.id, true);
+        try {
+          await waitFor(
+            `${to.id} to be promoted while ${from.id}'s agent is cut off`,
+            () => checker.promotions.find((p) => p.node === to.id && p.at >= t0),
+            { timeoutMs: 30_000 },
+          );
+          expect(
+            from
+              .agent!.logs()
+              .slice(logsFrom)
+              .some((l) => l.msg.includes('service -> standby')),
+            "the cut-off agent's own demotion",
+          ).toBe(true);
+        } finally {
+          ha.partition(from.id, false);
+        }
+        await expectFailover('silent partition of its agent', from, t0);
       }),
     120_000,
   );
