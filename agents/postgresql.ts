@@ -36,6 +36,7 @@ import type { FenceTarget, HookContext, ServiceAgent, ServiceRole } from '../src
 import { conninfo, editAutoConf } from './pg/auto-conf.js';
 import { DbError, describeTarget, withDb, type DbTarget, type Query } from './pg/db.js';
 import { formatLsn, maxLsn, parseLsn } from './pg/lsn.js';
+import { postmasterGone } from './pg/postmaster.js';
 
 export type PostgresqlServiceConfig = Extract<ServiceConfig, { agent: 'postgresql' }>;
 
@@ -582,6 +583,7 @@ export class PostgresqlAgent implements ServiceAgent {
   /** pg_ctl status: 0 running, 3 not running (4: no data directory, also not running). */
   private async postmasterRunning(signal: AbortSignal): Promise<boolean> {
     if (!fs.existsSync(path.join(this.cfg.dataDir, 'postmaster.pid'))) return false;
+    if (postmasterGone(this.cfg.dataDir)) return false;
     const r = await this.tool(
       'pg_ctl',
       ['-D', this.cfg.dataDir, 'status'],
