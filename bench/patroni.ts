@@ -22,7 +22,8 @@
  *
  * Progress on stderr; stdout gets the tables, then one JSON line (also in --out FILE).
  *
- *   node dist/bench/patroni.js [--iterations N] [--only SETUP[,SETUP]] [--out FILE]
+ *   node dist/bench/patroni.js [--iterations N] [--only SETUP[,SETUP]] [--faults FAULT[,FAULT]]
+ *                              [--out FILE]
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -58,6 +59,7 @@ const { values } = parseArgs({
   options: {
     iterations: { type: 'string', default: '3' },
     only: { type: 'string' },
+    faults: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -69,6 +71,13 @@ const setups: Setup[] = values.only ? (values.only.split(',') as Setup[]) : [...
 for (const s of setups) {
   if (!SETUPS.includes(s))
     throw new Error(`--only: unknown setup ${JSON.stringify(s)} (one of ${SETUPS.join(', ')})`);
+}
+
+// One fault at a time, to read one controller's logs for one fault (HAFC_KEEP_PG_DIRS=1).
+const faults: Fault[] = values.faults ? (values.faults.split(',') as Fault[]) : [...FAULTS];
+for (const f of faults) {
+  if (!FAULTS.includes(f))
+    throw new Error(`--faults: unknown fault ${JSON.stringify(f)} (one of ${FAULTS.join(', ')})`);
 }
 
 const FAULT_LIMIT_MS = 120_000;
@@ -103,6 +112,7 @@ async function startPatroni(setup: Setup, zk: ZkEnsemble, n: number): Promise<Ri
     timing: setup === 'patroni-fast' ? PATRONI_FAST_TIMING : PATRONI_DEFAULT_TIMING,
     synchronous: true,
   });
+  progress(`${setup}: Patroni pair in ${pair.dir} (kept with HAFC_KEEP_PG_DIRS=1)`);
   return {
     nodes: pair.nodes.map((p) => ({
       id: p.id,
@@ -160,6 +170,7 @@ async function startHafc(setup: Setup, zk: ZkEnsemble, n: number): Promise<Rig> 
       ? { configYaml: (s: PgServer) => hafcDefaultConfig(cluster, zk.connectString(), s) }
       : { sessionTimeoutMs: 4000 }),
   });
+  progress(`${setup}: hafc pair in ${ha.group.dir} (kept with HAFC_KEEP_PG_DIRS=1)`);
   return {
     nodes: ha.nodes.map((node) => ({
       id: node.id,
@@ -174,7 +185,16 @@ async function startHafc(setup: Setup, zk: ZkEnsemble, n: number): Promise<Rig> 
       thawAgent: () => node.agent?.thaw(),
       agentPids: () => (node.agent && !node.agent.hasExited() ? [node.agent.pid] : []),
     })),
-    stop: () => ha.stop(),
+    stop: async () => {
+      // The agents log to pipes; with the pair's directory kept, keep their logs beside it.
+      if (process.env.HAFC_KEEP_PG_DIRS === '1') {
+        for (const node of ha.nodes) {
+          if (node.agent)
+            fs.writeFileSync(path.join(ha.group.dir, `agent-${node.id}.log`), node.agent.rawLog());
+        }
+      }
+      await ha.stop();
+    },
     describe: () => ha.describe(),
   };
 }
@@ -313,7 +333,7 @@ async function main(): Promise<void> {
         idleCost[setup] = await idle(rig);
         progress(`${setup} idle: ${JSON.stringify(idleCost[setup])}`);
         for (let i = 0; i < iterations; i++) {
-          for (const fault of FAULTS) {
+          for (const fault of faults) {
             let r: TrialResult;
             try {
               r = await trial(rig, setup, fault, ++k);
