@@ -101,6 +101,8 @@ interface RigNode {
 
 interface Rig {
   nodes: RigNode[];
+  /** Waits until the pair is ready for a fault, by the controller's own standard too; the primary. */
+  settled(timeoutMs: number): Promise<PgServer>;
   stop(): Promise<void>;
   describe(): string;
 }
@@ -126,6 +128,9 @@ async function startPatroni(setup: Setup, zk: ZkEnsemble, n: number): Promise<Ri
         return pid === null ? [] : [pid];
       },
     })),
+    // Not only streaming: Patroni must have written the standby into its /sync key, or it will
+    // not promote it (PatroniPair.settled).
+    settled: async (timeoutMs) => (await pair.settled(timeoutMs)).server,
     stop: () => pair.stop(),
     describe: () => pair.describe(),
   };
@@ -185,6 +190,12 @@ async function startHafc(setup: Setup, zk: ZkEnsemble, n: number): Promise<Rig> 
       thawAgent: () => node.agent?.thaw(),
       agentPids: () => (node.agent && !node.agent.hasExited() ? [node.agent.pid] : []),
     })),
+    settled: (timeoutMs) =>
+      waitForSettledPair(
+        ha.nodes.map((x) => x.server),
+        timeoutMs,
+        () => ha.describe(),
+      ),
     stop: async () => {
       // The agents log to pipes; with the pair's directory kept, keep their logs beside it.
       if (process.env.HAFC_KEEP_PG_DIRS === '1') {
@@ -207,7 +218,7 @@ function startRig(setup: Setup, zk: ZkEnsemble, n: number): Promise<Rig> {
 
 async function trial(rig: Rig, setup: Setup, fault: Fault, k: number): Promise<TrialResult> {
   const servers = rig.nodes.map((x) => x.server);
-  const primary = await waitForSettledPair(servers, FAULT_LIMIT_MS, () => rig.describe());
+  const primary = await rig.settled(FAULT_LIMIT_MS);
   const old = rig.nodes.find((x) => x.server === primary)!;
   const other = rig.nodes.find((x) => x !== old)!;
   const checker = await PgChecker.start(servers, `rows_${k}`);
@@ -292,11 +303,7 @@ function rssKiB(pid: number): number {
 }
 
 async function idle(rig: Rig): Promise<IdleCost> {
-  await waitForSettledPair(
-    rig.nodes.map((x) => x.server),
-    FAULT_LIMIT_MS,
-    () => rig.describe(),
-  );
+  await rig.settled(FAULT_LIMIT_MS);
   const pids = rig.nodes.flatMap((x) => x.agentPids());
   const before = pids.map(cpuTicks);
   const ms = 10_000;
