@@ -26,6 +26,7 @@
  *                              [--out FILE]
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -197,12 +198,17 @@ async function startHafc(setup: Setup, zk: ZkEnsemble, n: number): Promise<Rig> 
         () => ha.describe(),
       ),
     stop: async () => {
-      // The agents log to pipes; with the pair's directory kept, keep their logs beside it.
+      // The agents log to pipes: with HAFC_KEEP_PG_DIRS=1 keep their logs and the servers' in a
+      // directory of their own, as any vitest run's global setup deletes a dead pid's hafc-pg-*.
       if (process.env.HAFC_KEEP_PG_DIRS === '1') {
+        const logDir = path.join(os.tmpdir(), `hafc-bench-logs-${process.pid}-${cluster}`);
+        fs.mkdirSync(logDir, { recursive: true });
         for (const node of ha.nodes) {
-          if (node.agent)
-            fs.writeFileSync(path.join(ha.group.dir, `agent-${node.id}.log`), node.agent.rawLog());
+          if (node.agent) fs.writeFileSync(path.join(logDir, `agent-${node.id}.log`), node.agent.rawLog());
+          if (fs.existsSync(node.server.logFile))
+            fs.copyFileSync(node.server.logFile, path.join(logDir, `${node.id}.log`));
         }
+        progress(`${setup}: agent and server logs kept in ${logDir}`);
       }
       await ha.stop();
     },
