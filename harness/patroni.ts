@@ -253,13 +253,14 @@ export class PatroniPair {
   private constructor(
     readonly dir: string,
     private readonly synchronous: boolean,
+    private readonly timing: PatroniTiming,
   ) {}
 
   static async start(opts: PatroniPairOptions): Promise<PatroniPair> {
     checkPatroniTiming(opts.timing);
     // Short: the unix socket path (dir + /.s.PGSQL.NNNNN) must fit in 107 bytes.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hafc-patroni-'));
-    const pair = new PatroniPair(dir, opts.synchronous);
+    const pair = new PatroniPair(dir, opts.synchronous, opts.timing);
     try {
       const user = pgOsUser();
       const wrapper = path.join(dir, 'run-patroni.sh');
@@ -350,13 +351,28 @@ export class PatroniPair {
     ).then((s) => this.node(s.id));
     if (!this.synchronous) return primary;
     const standby = this.other(primary.id);
+    // Held for a loop_wait and a second, so that each Patroni has run a loop on the settled
+    // pair. A glance is not enough: after a crash restarted in place the leader named the
+    // standby and 30 ms later took it out again ("Updating synchronous privilege temporarily
+    // from ['pg2'] to []"), its walreceiver restarting for the new timeline.
+    const holdMs = (this.timing.loopWait + 1) * 1000;
+    let since: number | null = null;
     await waitFor(
-      `Patroni ${primary.id} to name ${standby.id} its synchronous standby (sync_standby in ${standby.id}'s GET /patroni)`,
+      `Patroni ${primary.id} to name ${standby.id} its synchronous standby for ${holdMs} ms (sync_standby in ${standby.id}'s GET /patroni)`,
       async () => {
-        const [p, s] = await Promise.all([primary.restStatus(), standby.restStatus()]);
-        return (
-          (p?.role === 'master' || p?.role === 'primary') && s?.role === 'replica' && s.sync_standby === true
-        );
+        const [p, s, from] = await Promise.all([
+          primary.restStatus(),
+          standby.restStatus(),
+          standby.server.streamingFrom(),
+        ]);
+        const ok =
+          (p?.role === 'master' || p?.role === 'primary') &&
+          s?.role === 'replica' &&
+          s.sync_standby === true &&
+          from === `127.0.0.1:${primary.server.port}`;
+        if (!ok) since = null;
+        else since ??= Date.now();
+        return since !== null && Date.now() - since >= holdMs;
       },
       { timeoutMs, intervalMs: 200 },
     ).catch((err: Error) => {
