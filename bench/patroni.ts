@@ -22,9 +22,11 @@
  *
  * Progress on stderr; stdout gets the tables, then one JSON line (also in --out FILE).
  *
- *   node dist/bench/patroni.js [--iterations N] [--only SETUP[,SETUP]] [--out FILE]
+ *   node dist/bench/patroni.js [--iterations N] [--only SETUP[,SETUP]] [--faults FAULT[,FAULT]]
+ *                              [--out FILE]
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -58,6 +60,7 @@ const { values } = parseArgs({
   options: {
     iterations: { type: 'string', default: '3' },
     only: { type: 'string' },
+    faults: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -69,6 +72,13 @@ const setups: Setup[] = values.only ? (values.only.split(',') as Setup[]) : [...
 for (const s of setups) {
   if (!SETUPS.includes(s))
     throw new Error(`--only: unknown setup ${JSON.stringify(s)} (one of ${SETUPS.join(', ')})`);
+}
+
+// One fault at a time, to read one controller's logs for one fault (HAFC_KEEP_PG_DIRS=1).
+const faults: Fault[] = values.faults ? (values.faults.split(',') as Fault[]) : [...FAULTS];
+for (const f of faults) {
+  if (!FAULTS.includes(f))
+    throw new Error(`--faults: unknown fault ${JSON.stringify(f)} (one of ${FAULTS.join(', ')})`);
 }
 
 const FAULT_LIMIT_MS = 120_000;
@@ -92,6 +102,8 @@ interface RigNode {
 
 interface Rig {
   nodes: RigNode[];
+  /** Waits until the pair is ready for a fault, by the controller's own standard too; the primary. */
+  settled(timeoutMs: number): Promise<PgServer>;
   stop(): Promise<void>;
   describe(): string;
 }
@@ -103,6 +115,7 @@ async function startPatroni(setup: Setup, zk: ZkEnsemble, n: number): Promise<Ri
     timing: setup === 'patroni-fast' ? PATRONI_FAST_TIMING : PATRONI_DEFAULT_TIMING,
     synchronous: true,
   });
+  progress(`${setup}: Patroni pair in ${pair.dir} (kept with HAFC_KEEP_PG_DIRS=1)`);
   return {
     nodes: pair.nodes.map((p) => ({
       id: p.id,
@@ -116,6 +129,9 @@ async function startPatroni(setup: Setup, zk: ZkEnsemble, n: number): Promise<Ri
         return pid === null ? [] : [pid];
       },
     })),
+    // Not only streaming: Patroni must have written the standby into its /sync key, or it will
+    // not promote it (PatroniPair.settled).
+    settled: async (timeoutMs) => (await pair.settled(timeoutMs)).server,
     stop: () => pair.stop(),
     describe: () => pair.describe(),
   };
@@ -160,6 +176,7 @@ async function startHafc(setup: Setup, zk: ZkEnsemble, n: number): Promise<Rig> 
       ? { configYaml: (s: PgServer) => hafcDefaultConfig(cluster, zk.connectString(), s) }
       : { sessionTimeoutMs: 4000 }),
   });
+  progress(`${setup}: hafc pair in ${ha.group.dir} (kept with HAFC_KEEP_PG_DIRS=1)`);
   return {
     nodes: ha.nodes.map((node) => ({
       id: node.id,
@@ -174,7 +191,27 @@ async function startHafc(setup: Setup, zk: ZkEnsemble, n: number): Promise<Rig> 
       thawAgent: () => node.agent?.thaw(),
       agentPids: () => (node.agent && !node.agent.hasExited() ? [node.agent.pid] : []),
     })),
-    stop: () => ha.stop(),
+    settled: (timeoutMs) =>
+      waitForSettledPair(
+        ha.nodes.map((x) => x.server),
+        timeoutMs,
+        () => ha.describe(),
+      ),
+    stop: async () => {
+      // The agents log to pipes: with HAFC_KEEP_PG_DIRS=1 keep their logs and the servers' in a
+      // directory of their own, as any vitest run's global setup deletes a dead pid's hafc-pg-*.
+      if (process.env.HAFC_KEEP_PG_DIRS === '1') {
+        const logDir = path.join(os.tmpdir(), `hafc-bench-logs-${process.pid}-${cluster}`);
+        fs.mkdirSync(logDir, { recursive: true });
+        for (const node of ha.nodes) {
+          if (node.agent) fs.writeFileSync(path.join(logDir, `agent-${node.id}.log`), node.agent.rawLog());
+          if (fs.existsSync(node.server.logFile))
+            fs.copyFileSync(node.server.logFile, path.join(logDir, `${node.id}.log`));
+        }
+        progress(`${setup}: agent and server logs kept in ${logDir}`);
+      }
+      await ha.stop();
+    },
     describe: () => ha.describe(),
   };
 }
@@ -187,7 +224,7 @@ function startRig(setup: Setup, zk: ZkEnsemble, n: number): Promise<Rig> {
 
 async function trial(rig: Rig, setup: Setup, fault: Fault, k: number): Promise<TrialResult> {
   const servers = rig.nodes.map((x) => x.server);
-  const primary = await waitForSettledPair(servers, FAULT_LIMIT_MS, () => rig.describe());
+  const primary = await rig.settled(FAULT_LIMIT_MS);
   const old = rig.nodes.find((x) => x.server === primary)!;
   const other = rig.nodes.find((x) => x !== old)!;
   const checker = await PgChecker.start(servers, `rows_${k}`);
@@ -272,11 +309,7 @@ function rssKiB(pid: number): number {
 }
 
 async function idle(rig: Rig): Promise<IdleCost> {
-  await waitForSettledPair(
-    rig.nodes.map((x) => x.server),
-    FAULT_LIMIT_MS,
-    () => rig.describe(),
-  );
+  await rig.settled(FAULT_LIMIT_MS);
   const pids = rig.nodes.flatMap((x) => x.agentPids());
   const before = pids.map(cpuTicks);
   const ms = 10_000;
@@ -313,7 +346,7 @@ async function main(): Promise<void> {
         idleCost[setup] = await idle(rig);
         progress(`${setup} idle: ${JSON.stringify(idleCost[setup])}`);
         for (let i = 0; i < iterations; i++) {
-          for (const fault of FAULTS) {
+          for (const fault of faults) {
             let r: TrialResult;
             try {
               r = await trial(rig, setup, fault, ++k);

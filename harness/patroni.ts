@@ -213,6 +213,19 @@ export class PatroniNode {
     this.proc?.child.kill('SIGCONT');
   }
 
+  /** Patroni's own view of its member (GET /patroni on its REST API), or null if it does not answer. */
+  async restStatus(timeoutMs = 1000): Promise<Record<string, unknown> | null> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.restPort}/patroni`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      // 503 is a replica's or a starting member's answer, with the same body.
+      return (await res.json()) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  }
+
   logTail(lines = 30): string {
     try {
       return fs.readFileSync(this.logFile, 'utf8').split('\n').slice(-lines).join('\n');
@@ -237,13 +250,17 @@ export class PatroniPair {
   readonly nodes: PatroniNode[] = [];
   private tracker: NodeJS.Timeout | undefined;
 
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    private readonly synchronous: boolean,
+    private readonly timing: PatroniTiming,
+  ) {}
 
   static async start(opts: PatroniPairOptions): Promise<PatroniPair> {
     checkPatroniTiming(opts.timing);
     // Short: the unix socket path (dir + /.s.PGSQL.NNNNN) must fit in 107 bytes.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hafc-patroni-'));
-    const pair = new PatroniPair(dir);
+    const pair = new PatroniPair(dir, opts.synchronous, opts.timing);
     try {
       const user = pgOsUser();
       const wrapper = path.join(dir, 'run-patroni.sh');
@@ -313,13 +330,55 @@ export class PatroniPair {
     for (const n of this.nodes) n.server.track();
   }
 
-  /** Waits for one primary whose standby streams from it. */
+  /**
+   * Waits for one primary whose standby streams from it, and for Patroni to have named that
+   * standby its synchronous standby in ZooKeeper (the /sync key).
+   *
+   * The second half is Patroni's own idea of a settled pair and the bench must wait for it: in
+   * synchronous_mode Patroni promotes only the leader or a member the /sync key names, and the
+   * leader writes a standby into /sync only after it has seen it replicate synchronously (on
+   * 3.0.2 a loop, a 2 s sleep, a second look). A standby that already streams, even one
+   * PostgreSQL already lists as synchronous, is for a few seconds not electable. A fault in that
+   * window (the bench started one right after a rejoin) leaves the pair without a primary for as
+   * long as the fault lasts, the replica logging "following a different leader because i am not
+   * the healthiest node" every loop_wait: issue 11's "Patroni did not fail over".
+   */
   async settled(timeoutMs: number): Promise<PatroniNode> {
-    return waitForSettledPair(
+    const primary = await waitForSettledPair(
       this.nodes.map((n) => n.server),
       timeoutMs,
       () => this.describe(),
     ).then((s) => this.node(s.id));
+    if (!this.synchronous) return primary;
+    const standby = this.other(primary.id);
+    // Held for a loop_wait and a second, so that each Patroni has run a loop on the settled
+    // pair. A glance is not enough: after a crash restarted in place the leader named the
+    // standby and 30 ms later took it out again ("Updating synchronous privilege temporarily
+    // from ['pg2'] to []"), its walreceiver restarting for the new timeline.
+    const holdMs = (this.timing.loopWait + 1) * 1000;
+    let since: number | null = null;
+    await waitFor(
+      `Patroni ${primary.id} to name ${standby.id} its synchronous standby for ${holdMs} ms (sync_standby in ${standby.id}'s GET /patroni)`,
+      async () => {
+        const [p, s, from] = await Promise.all([
+          primary.restStatus(),
+          standby.restStatus(),
+          standby.server.streamingFrom(),
+        ]);
+        const ok =
+          (p?.role === 'master' || p?.role === 'primary') &&
+          s?.role === 'replica' &&
+          s.sync_standby === true &&
+          from === `127.0.0.1:${primary.server.port}`;
+        if (!ok) since = null;
+        else since ??= Date.now();
+        return since !== null && Date.now() - since >= holdMs;
+      },
+      { timeoutMs, intervalMs: 200 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${this.describe()}`);
+    });
+    return primary;
   }
 
   describe(): string {

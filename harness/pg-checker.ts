@@ -35,6 +35,8 @@ export class PgChecker {
   readonly writes: Write[] = [];
   readonly promotions: Promotion[] = [];
   private primary: string | null = null;
+  /** Who answered primary in the previous sampling round. */
+  private lastPrimaries = new Set<string>();
   private stopped = false;
   private nextN = 1;
   private loops: Promise<void>[] = [];
@@ -82,7 +84,15 @@ export class PgChecker {
       if (primaries.length > 1) {
         this.violations.push(`${new Date(at).toISOString()}: two primaries at once: ${primaries.join(', ')}`);
       }
-      const p = primaries[0];
+      // With two answering primary, the newly promoted one is the one to follow: the old one is
+      // an orphan (its controller dead or frozen) that a client must leave. Taking the first in
+      // list order instead hid a promotion for as long as an orphan listed before it answered
+      // (Patroni's agentKill: 20-30 s to the promotion, then minutes until the orphan ran out
+      // of connections), and with it the stale writes the orphan acknowledged meanwhile.
+      const fresh = primaries.find((id) => id !== this.primary && !this.lastPrimaries.has(id));
+      const p =
+        fresh ?? (this.primary !== null && primaries.includes(this.primary) ? this.primary : primaries[0]);
+      this.lastPrimaries = new Set(primaries);
       if (p !== undefined && p !== this.primary) {
         this.promotions.push({ node: p, at });
         this.primary = p;
