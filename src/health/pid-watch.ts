@@ -50,7 +50,7 @@ interface Watched {
   start: string | null;
 }
 
-type ProcState = { alive: true; start: string | null } | { alive: false; why: string };
+type ProcState = { alive: true; start: string | null } | { alive: false; why: string; zombie: boolean };
 
 export class PidWatch {
   readonly file: string;
@@ -163,12 +163,14 @@ export function procState(pid: number): ProcState {
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
-    return signalZero(pid) ? { alive: true, start: null } : { alive: false, why: 'no such process' };
+    return signalZero(pid)
+      ? { alive: true, start: null }
+      : { alive: false, why: 'no such process', zombie: false };
   }
   // The command name (field 2) is in parentheses and may hold spaces and ')': skip past the last.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const state = fields[0];
-  if (state === 'Z' || state === 'X') return { alive: false, why: 'exited, not yet reaped' };
+  if (state === 'Z' || state === 'X') return { alive: false, why: 'exited, not yet reaped', zombie: true };
   return { alive: true, start: fields[19] ?? null };
 }
 
