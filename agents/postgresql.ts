@@ -36,7 +36,7 @@ import type { FenceTarget, HookContext, ServiceAgent, ServiceRole } from '../src
 import { conninfo, editAutoConf } from './pg/auto-conf.js';
 import { DbError, describeTarget, withDb, type DbTarget, type Query } from './pg/db.js';
 import { formatLsn, maxLsn, parseLsn } from './pg/lsn.js';
-import { postmasterGone } from './pg/postmaster.js';
+import { clearZombieLocks, postmasterGone } from './pg/postmaster.js';
 
 export type PostgresqlServiceConfig = Extract<ServiceConfig, { agent: 'postgresql' }>;
 
@@ -375,6 +375,9 @@ export class PostgresqlAgent implements ServiceAgent {
     await this.checkSource(remote, source, signal);
     if (st.running) await this.stopServer(this.clock.now() + this.cfg.stopTimeoutMs, signal, 'follow');
     this.mayBeWritable = false;
+    // Before the rewind (its crash recovery starts a postgres) and before a re-clone swaps the
+    // directory, which would take the postmaster.pid that names the zombie with it.
+    this.clearZombieLocks('follow');
     if (!this.hasDataDir()) {
       await this.clone(remote, deadline, signal);
     } else {
@@ -510,9 +513,10 @@ export class PostgresqlAgent implements ServiceAgent {
   async fenceGraceful(target: FenceTarget, ctx: HookContext, signal: AbortSignal): Promise<void> {
     const remote: DbTarget = { ...this.local, host: validTargetHost(target), port: validTargetPort(target) };
     const where = `old primary ${target.id} at ${describeTarget(remote)}`;
-    const deadline = this.clock.now() + this.cfg.stopTimeoutMs + this.cfg.requestTimeoutMs;
+    const deadline = this.clock.now() + this.cfg.stopTimeoutMs + this.cfg.gracefulFenceTimeoutMs;
     const opts = { timeoutMs: this.cfg.requestTimeoutMs, signal, what: 'graceful fence', clock: this.clock };
-    const verdict = await withDb(remote, opts, async (q) => {
+    const first = { ...opts, timeoutMs: this.cfg.gracefulFenceTimeoutMs };
+    const verdict = await withDb(remote, first, async (q) => {
       const [row] = await q<{ r: boolean; dir: string }>(
         "SELECT pg_is_in_recovery() AS r, current_setting('data_directory') AS dir",
       );
@@ -595,7 +599,21 @@ export class PostgresqlAgent implements ServiceAgent {
     return true;
   }
 
+  private clearZombieLocks(why: string): void {
+    const r = clearZombieLocks(this.cfg.dataDir);
+    if (r.removed.length > 0) {
+      this.logger.info(`${why}: removed the lock files of an exited (zombie) postmaster`, {
+        files: r.removed,
+      });
+    } else if (r.kept !== undefined) {
+      this.logger.warn(`${why}: an exited (zombie) postmaster's lock files are left in place`, {
+        reason: r.kept,
+      });
+    }
+  }
+
   private async startServer(deadline: number, signal: AbortSignal): Promise<void> {
+    this.clearZombieLocks('pg_ctl start');
     const waitS = Math.max(1, Math.floor((deadline - this.clock.now() - TOOL_BOUND_MS) / 1000));
     const r = await this.tool(
       'pg_ctl',

@@ -165,6 +165,12 @@ function hafcDefaultConfig(cluster: string, connect: string, server: PgServer): 
   return YAML.stringify(doc);
 }
 
+/**
+ * hafc-fast's graceful fence deadline: the profile's health timeout. A frozen host's kernel
+ * accepts the connection, so the agent's requestTimeoutMs (1000) would all be waited out first.
+ */
+const GRACEFUL_FENCE_FAST_MS = 300;
+
 async function startHafc(setup: Setup, zk: ZkEnsemble, n: number): Promise<Rig> {
   const cluster = `bench-${n}`;
   const ha = await PgHa.start({
@@ -174,7 +180,7 @@ async function startHafc(setup: Setup, zk: ZkEnsemble, n: number): Promise<Rig> 
     logLevel: 'info',
     ...(setup === 'hafc-default'
       ? { configYaml: (s: PgServer) => hafcDefaultConfig(cluster, zk.connectString(), s) }
-      : { sessionTimeoutMs: 4000 }),
+      : { sessionTimeoutMs: 4000, gracefulFenceTimeoutMs: GRACEFUL_FENCE_FAST_MS }),
   });
   progress(`${setup}: hafc pair in ${ha.group.dir} (kept with HAFC_KEEP_PG_DIRS=1)`);
   return {
@@ -272,6 +278,21 @@ async function trial(rig: Rig, setup: Setup, fault: Fault, k: number): Promise<T
     await checker.stop();
     const promotion = typeof promoted === 'object' ? promoted : undefined;
     const firstOther = probe.firstOk(other.id, tFault);
+    if (process.env.HAFC_BENCH_TRACE) {
+      const rel = (t: number): number => t - t0;
+      progress(
+        `${setup} ${fault} #${k} trace (ms from the fault):\n` +
+          checker.promotions.map((p) => `  promoted ${p.node} @${rel(p.at)}`).join('\n') +
+          '\n' +
+          checker.writes
+            .filter((w) => w.end >= t0 - 50 && w.start <= t0 + 15_000)
+            .map(
+              (w) =>
+                `  #${w.n} ${w.node} ${w.result} ${rel(w.start)}..${rel(w.end)}${w.error ? ` ${w.error}` : ''}`,
+            )
+            .join('\n'),
+      );
+    }
     const clientLost = await checker.missing(final);
     const probeLost = await probe.lost(final);
     return {

@@ -25,7 +25,7 @@ export const KILL_POSTMASTER =
   'f="$HAFC_TEST_DIR/$HAFC_TARGET_ID/postmaster.pid"; [ -f "$f" ] || exit 0; p=$(head -n 1 "$f"); ' +
   'alive() { [ -d /proc/$p ] && ! grep -q "^State:.*Z" /proc/$p/status 2>/dev/null; }; ' +
   'pkill -9 -P "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; ' +
-  'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do alive || exit 0; sleep 0.1; done; exit 1';
+  'for i in $(seq 200); do alive || exit 0; sleep 0.01; done; exit 1';
 
 export interface PgHaOptions {
   ensemble: ZkEnsemble;
@@ -34,6 +34,8 @@ export interface PgHaOptions {
   sessionTimeoutMs?: number;
   /** service.stopTimeoutMs. @default 1000 */
   stopTimeoutMs?: number;
+  /** service.gracefulFenceTimeoutMs. @default the agent's requestTimeoutMs (1000) */
+  gracefulFenceTimeoutMs?: number;
   maximumLagOnFailover?: number;
   /** log.level of the agents. @default debug */
   logLevel?: 'debug' | 'info';
@@ -115,6 +117,9 @@ export class PgHa {
         `  logFile: ${server.logFile}`,
         '  requestTimeoutMs: 1000',
         `  stopTimeoutMs: ${o.stopTimeoutMs ?? 1000}`,
+        ...(o.gracefulFenceTimeoutMs !== undefined
+          ? [`  gracefulFenceTimeoutMs: ${o.gracefulFenceTimeoutMs}`]
+          : []),
         `  synchronous: ${o.synchronous ?? false}`,
         `  maximumLagOnFailover: ${o.maximumLagOnFailover ?? 1048576}`,
       ],

@@ -333,6 +333,14 @@ const SERVICE = variants('agent', {
           default: 2000,
           doc: 'Deadline of each call to a server, connect and queries together; a server that accepts the connection but does not answer in time is NOT_RESPONDING.',
         }),
+        gracefulFenceTimeoutMs: ms({
+          min: 1,
+          default: {
+            text: 'requestTimeoutMs',
+            derive: (svc) => (typeof svc.requestTimeoutMs === 'number' ? svc.requestTimeoutMs : 2000),
+          },
+          doc: "Deadline of the graceful fence's first answer from the OLD primary (connect, pg_is_in_recovery, read-only, its sessions ended, a fast shutdown asked); then it has stopTimeoutMs to refuse connections. A frozen host's kernel still accepts the connection, so the whole wait is added to the failover before the next fencing method: set it to what a healthy server needs to answer.",
+        }),
         stopTimeoutMs: ms({
           min: 100,
           default: 4000,

@@ -1,7 +1,10 @@
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { conninfo, conninfoValue, editAutoConf } from '../../../agents/pg/auto-conf.js';
 import { formatLsn, maxLsn, parseLsn } from '../../../agents/pg/lsn.js';
-import { pointsAt } from '../../../agents/postgresql.js';
+import { PostgresqlAgent, pointsAt, type PostgresqlServiceConfig } from '../../../agents/postgresql.js';
+import { HookFailedError } from '../../../src/errors.js';
+import { createLogger } from '../../../src/log.js';
 import { InvalidConfigError, parseConfig } from '../../../src/config/load.js';
 
 describe('WAL positions', () => {
@@ -124,5 +127,61 @@ describe('which source a standby is set up for', () => {
     expect(pointsAt('host=db1 port=5433', 'db1', 5432)).toBe(false);
     expect(pointsAt('hostaddr=db1 port=5432', 'db1', 5432)).toBe(false);
     expect(pointsAt('', 'db1', 5432)).toBe(false);
+  });
+});
+
+describe('the graceful fence of a frozen old primary', () => {
+  it('gives up after gracefulFenceTimeoutMs, not requestTimeoutMs', async () => {
+    // A host frozen past its session still accepts TCP (its kernel answers the handshake), so the
+    // fence can only time out; that wait is added to the failover, hence its own deadline.
+    const sockets: net.Socket[] = [];
+    const frozen = net.createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => frozen.listen(0, '127.0.0.1', r));
+    const port = (frozen.address() as net.AddressInfo).port;
+    try {
+      const cfg = parseConfig(
+        `
+cluster: pg
+node: { id: pg2, host: 127.0.0.1, port: 5432 }
+zookeeper: { connect: "127.0.0.1:2181" }
+service: { agent: postgresql, dataDir: /nonexistent/pg2, requestTimeoutMs: 5000, gracefulFenceTimeoutMs: 150 }
+`,
+        'pg.yaml',
+        { hostname: 'h' },
+      ).service as PostgresqlServiceConfig;
+      const agent = new PostgresqlAgent(cfg, createLogger({ level: 'error', write: () => undefined }));
+      const t0 = Date.now();
+      const err = await agent
+        .fenceGraceful(
+          { id: 'pg1', host: '127.0.0.1', port, address: `127.0.0.1:${port}`, epoch: 7n },
+          { cluster: 'pg', nodeId: 'pg2', role: 'active', epoch: 8n, reason: 'elected' },
+          new AbortController().signal,
+        )
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HookFailedError);
+      expect((err as Error).message).toBe(
+        `graceful fence of old primary pg1 at 127.0.0.1:${port}: graceful fence on PostgreSQL at 127.0.0.1:${port}: no answer within 150 ms`,
+      );
+      // Its own deadline, far below requestTimeoutMs (5000): asserted loosely, it is not a benchmark.
+      expect(Date.now() - t0).toBeLessThan(4000);
+      expect(sockets.length).toBeGreaterThan(0);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => frozen.close(r));
+    }
+  });
+
+  it('defaults to requestTimeoutMs', () => {
+    const cfg = parseConfig(
+      `
+cluster: pg
+node: { id: pg2, host: 127.0.0.1, port: 5432 }
+zookeeper: { connect: "127.0.0.1:2181" }
+service: { agent: postgresql, dataDir: /var/lib/pg2, requestTimeoutMs: 1234 }
+`,
+      'pg.yaml',
+      { hostname: 'h' },
+    ).service as PostgresqlServiceConfig;
+    expect(cfg.gracefulFenceTimeoutMs).toBe(1234);
   });
 });

@@ -58,6 +58,7 @@ interface PostgresqlService {
   passwordFile?: string;
   logFile?: string;
   requestTimeoutMs: number;
+  gracefulFenceTimeoutMs: number;
   stopTimeoutMs: number;
   startTimeoutMs: number;
   followTimeoutMs: number;
