@@ -94,6 +94,8 @@ export class Elector {
   /** An activation is being attempted (lock taken, not yet ACTIVE or abandoned). */
   private activating = false;
   private backoffUntil = 0;
+  /** What the current back-off follows, for the decision log. */
+  private backoffWhy = 'a failed activation';
   private freeSince: number | null = null;
   /** When and why the state last changed (published for `hafc status`). */
   private stateSince = new Date().toISOString();
@@ -469,6 +471,14 @@ export class Elector {
       this.serviceLost = null;
       if (this.state === 'ACTIVE') {
         await this.demote(reason);
+        // Not straight back into the race: a service that stopped being active on its own (a
+        // crash seen by the state query before the health monitor's fall count) would be won back
+        // at once and restarted in place while its health verdict was still pending; measured
+        // with PostgreSQL, that restart was promoted, then demoted 200 ms later as UNHEALTHY, and
+        // the standby's promotion then forked the same timeline id. A healthy peer takes over;
+        // alone, this node competes again after the back-off.
+        this.backoffUntil = this.opts.clock.now() + this.opts.backoffMs;
+        this.backoffWhy = 'its service stopped being active on its own';
         this.kick();
         return d('demoted', reason);
       }
@@ -960,9 +970,9 @@ export class Elector {
       return d('deferring', `lock is free; standing aside: ${part.why}`);
     }
     if (now < this.backoffUntil) {
-      if (this.state === 'INIT') this.setState('NEUTRAL', 'backing off after a failed activation', null);
+      if (this.state === 'INIT') this.setState('NEUTRAL', `backing off after ${this.backoffWhy}`, null);
       this.wakeAt(this.backoffUntil);
-      return d('backing-off', `after a failed activation, ${Math.round(this.backoffUntil - now)} ms left`);
+      return d('backing-off', `after ${this.backoffWhy}, ${Math.round(this.backoffUntil - now)} ms left`);
     }
     this.freeSince ??= now;
     // A node whose service is still active (policy hold) reclaims without deferring: handing the
@@ -1177,6 +1187,7 @@ export class Elector {
     const now = this.opts.clock.now();
     this.lastFailure = { reason, atMs: now };
     this.backoffUntil = now + this.opts.backoffMs;
+    this.backoffWhy = 'a failed activation';
     this.activationFailed = true;
     // Peers must see the failure before the lock is free, or a lower-priority node would hold
     // the lock back for us again.

@@ -281,7 +281,22 @@ describe('Elector: winning the lock', () => {
 });
 
 describe('Elector: the service lost its active role behind our back', () => {
-  it('serviceLostActive: demotes cleanly, gives the lock up and wins again with a NEW epoch', async () => {
+  it('serviceLostActive with a healthy peer: the peer takes the lock, not the node that lost it', async () => {
+    const w = world();
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const b = w.node('b');
+    b.start();
+    await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
+    a.elector.serviceLostActive('service reported standby while this node held the lock');
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE', { maxMs: BACKOFF - 100 });
+    await w.advance(BACKOFF * 2);
+    expect(a.elector.getState()).toBe('STANDBY');
+    expect(a.cb.becomeActive).toHaveBeenCalledTimes(1);
+  });
+
+  it('serviceLostActive: demotes cleanly, gives the lock up, backs off, and alone wins again with a NEW epoch', async () => {
     const w = world();
     const a = w.node('a');
     a.start();
@@ -290,13 +305,18 @@ describe('Elector: the service lost its active role behind our back', () => {
     const signal1 = a.activationSignal();
     const mark = w.server.history.length;
 
+    const lostAt = w.clock.now();
     a.elector.serviceLostActive('service reported standby while this node held the lock');
+    await w.until('the lock released', () => w.lockStat() === null);
+    // Not straight back: its health verdict may still be pending (a crash seen first by the
+    // state query), and a healthy peer should take over instead.
+    await w.advanceTo(lostAt + BACKOFF - 1);
+    expect(a.elector.getState()).toBe('NEUTRAL');
+    expect(w.lockStat()).toBeNull();
     await w.until(
       'a ACTIVE with a new epoch',
       () => a.elector.getEpoch() !== epoch1 && a.elector.getState() === 'ACTIVE',
-      {
-        maxMs: 500,
-      },
+      { maxMs: 500 },
     );
 
     const epoch2 = a.elector.getEpoch()!;
