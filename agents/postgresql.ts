@@ -72,6 +72,12 @@ export class PostgresqlAgent implements ServiceAgent {
   private mayBeWritable = false;
   /** Since when the server, set up to follow the active, has not been streaming from it. */
   private notStreamingSince: number | null = null;
+  /**
+   * The last rejoin rewound the directory and it still did not stream (or start): the next one
+   * re-clones. pg_rewind reports success when the two timelines carry the same id (both servers
+   * promoted from one parent timeline), and such a standby never streams from the other.
+   */
+  private rewindDidNotHelp = false;
   private lock: Promise<void> = Promise.resolve();
   private followAc: AbortController | null = null;
 
@@ -378,10 +384,14 @@ export class PostgresqlAgent implements ServiceAgent {
     // Before the rewind (its crash recovery starts a postgres) and before a re-clone swaps the
     // directory, which would take the postmaster.pid that names the zombie with it.
     this.clearZombieLocks('follow');
+    let rewound = false;
     if (!this.hasDataDir()) {
       await this.clone(remote, deadline, signal);
+    } else if (this.rewindDidNotHelp) {
+      this.logger.warn('follow: the last rewind did not make it stream; re-cloning with pg_basebackup');
+      await this.clone(remote, deadline, signal);
     } else {
-      const rewound = await this.rewind(remote, deadline, signal).then(
+      rewound = await this.rewind(remote, deadline, signal).then(
         () => true,
         (err: unknown) => {
           if (signal.aborted) throw err;
@@ -395,18 +405,27 @@ export class PostgresqlAgent implements ServiceAgent {
     }
     await this.writeStandbyFiles(remote, ctx.nodeId);
     this.notStreamingSince = this.clock.now();
-    await this.startServer(Math.min(deadline, this.clock.now() + this.cfg.startTimeoutMs), signal);
-    const streamBy = Math.min(deadline, this.clock.now() + STREAM_GRACE_MS);
-    for (;;) {
-      const now = await this.probe(signal, this.cfg.requestTimeoutMs).catch(() => null);
-      if (now?.running && now.recovery && now.sender === source) break;
-      if (this.clock.now() >= streamBy) {
-        throw new HookFailedError(
-          `follow: started as a standby of ${source} but it does not stream from it yet`,
-        );
+    // Set before the start: a start that fails or hangs after a rewind counts as the rewind not
+    // helping too. An abort (a demotion or promotion) does not.
+    this.rewindDidNotHelp = rewound;
+    try {
+      await this.startServer(Math.min(deadline, this.clock.now() + this.cfg.startTimeoutMs), signal);
+      const streamBy = Math.min(deadline, this.clock.now() + STREAM_GRACE_MS);
+      for (;;) {
+        const now = await this.probe(signal, this.cfg.requestTimeoutMs).catch(() => null);
+        if (now?.running && now.recovery && now.sender === source) break;
+        if (this.clock.now() >= streamBy) {
+          throw new HookFailedError(
+            `follow: started as a standby of ${source} but it does not stream from it yet`,
+          );
+        }
+        await this.clock.sleep(100, signal);
       }
-      await this.clock.sleep(100, signal);
+    } catch (err) {
+      if (signal.aborted) this.rewindDidNotHelp = false;
+      throw err;
     }
+    this.rewindDidNotHelp = false;
     this.logger.info('follow: streaming from the active', { source, epoch: ctx.epoch });
   }
 
