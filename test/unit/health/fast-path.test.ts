@@ -404,6 +404,6 @@ describe('pid file and /proc parsing', () => {
     expect(self.alive && /^\d+$/.test(self.start ?? '')).toBe(true);
     const c = sleeper();
     await killAndReap(c);
-    expect(procState(c.pid)).toEqual({ alive: false, why: 'no such process' });
+    expect(procState(c.pid)).toEqual({ alive: false, why: 'no such process', zombie: false });
   });
 });
