@@ -209,7 +209,9 @@ export class RedisAgent implements ServiceAgent {
       const port = validTargetPort({ ...target, port: target.controlPort ?? target.port });
       const peer = this.conn(host, port);
       try {
-        const info = parseInfo(await this.run(peer, ['INFO', 'replication'], signal));
+        const info = parseInfo(
+          await this.run(peer, ['INFO', 'replication'], signal, this.cfg.gracefulFenceTimeoutMs),
+        );
         const role = parseRole(await this.run(peer, ['ROLE'], signal));
         if (role.role === 'master') {
           const replid = info.get('master_replid');
@@ -327,9 +329,14 @@ export class RedisAgent implements ServiceAgent {
   }
 
   /** A call whose failure is a HookFailedError (transitions, fencing, state). */
-  private async run(conn: RedisConn, args: string[], signal: AbortSignal): Promise<unknown> {
+  private async run(
+    conn: RedisConn,
+    args: string[],
+    signal: AbortSignal,
+    timeoutMs = this.timeoutMs,
+  ): Promise<unknown> {
     try {
-      return await conn.call(args, this.timeoutMs, signal);
+      return await conn.call(args, timeoutMs, signal);
     } catch (err) {
       throw new HookFailedError((err as Error).message, { cause: err });
     }

@@ -26,6 +26,8 @@ export interface RedisClusterOptions {
   sessionTimeoutMs?: number;
   /** @default 200 */
   restartDelayMs?: number;
+  /** service.gracefulFenceTimeoutMs. @default the agent's requestTimeoutMs (500) */
+  gracefulFenceTimeoutMs?: number;
   /** service.maximumLagOnFailover. @default the agent's */
   maxLag?: number;
   /** Start the agents (else the pair alone, e.g. for Sentinel). @default true */
@@ -96,6 +98,9 @@ export class RedisCluster {
       'service:',
       '  agent: redis',
       '  requestTimeoutMs: 500',
+      ...(this.opts.gracefulFenceTimeoutMs !== undefined
+        ? [`  gracefulFenceTimeoutMs: ${this.opts.gracefulFenceTimeoutMs}`]
+        : []),
       ...(this.opts.maxLag !== undefined ? [`  maximumLagOnFailover: ${this.opts.maxLag}`] : []),
       ...(this.opts.password ? [`  passwordFile: ${this.passwordFile()}`] : []),
       'fencing:',

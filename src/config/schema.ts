@@ -400,6 +400,14 @@ const SERVICE = variants('agent', {
           default: 1000,
           doc: 'Deadline of each call to a server, connecting included. It is also the to-standby timeout of the lease budget: the whole demotion (ROLE, REPLICAOF and the ROLE that confirms it) is cut off at it.',
         }),
+        gracefulFenceTimeoutMs: ms({
+          min: 1,
+          default: {
+            text: 'requestTimeoutMs',
+            derive: (svc) => (typeof svc.requestTimeoutMs === 'number' ? svc.requestTimeoutMs : 1000),
+          },
+          doc: "Deadline of the graceful fence's first answer from the OLD master (INFO replication); the REPLICAOF and its confirmation then have requestTimeoutMs each. A frozen server's kernel still accepts the connection, so the whole wait is added to the failover before the next fencing method: set it to what a healthy server needs to answer.",
+        }),
       },
     },
   },

@@ -50,6 +50,7 @@ describe.runIf(enabled)('redis agent on real servers', () => {
         passwordFile: pwFile,
         maximumLagOnFailover: 1_048_576,
         requestTimeoutMs: 500,
+        gracefulFenceTimeoutMs: 500,
         ...more,
       },
       silent,
@@ -132,6 +133,20 @@ describe.runIf(enabled)('redis agent on real servers', () => {
     await agentFor(pair.r1).toActive(ctx, never);
     await a2.follow(target(pair.r1), ctx, never);
     await pair.waitInSync(pair.r2);
+  });
+
+  it('gives a frozen old master gracefulFenceTimeoutMs, not requestTimeoutMs', async () => {
+    // A frozen server's kernel still accepts the connection, so the fence can only time out, and
+    // that wait comes before the next fencing method: hence its own, shorter deadline.
+    const a2 = agentFor(pair.r2, { requestTimeoutMs: 5000, gracefulFenceTimeoutMs: 150 });
+    pair.r1.freeze();
+    try {
+      const err = await codeOf(a2.fenceGraceful(target(pair.r1), ctx, never));
+      expect(err.message).toBe(`INFO replication on Redis ${pair.r1.address}: no answer within 150 ms`);
+    } finally {
+      pair.r1.thaw();
+    }
+    expect(await write(pair.r1)).toBe('OK');
   });
 
   it('no answer in time is NOT_RESPONDING; a dead server too; LOADING is UNHEALTHY', async () => {

@@ -73,6 +73,7 @@ interface RedisService {
   passwordFile?: string;
   maximumLagOnFailover: number;
   requestTimeoutMs: number;
+  gracefulFenceTimeoutMs: number;
 }
 
 interface Expected {
