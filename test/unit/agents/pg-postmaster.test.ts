@@ -22,9 +22,14 @@ afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-/** A real zombie: the inner sleep exits at once; its parent execs a long sleep that never reaps it. */
-async function zombie(): Promise<number> {
-  const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], {
+/**
+ * A real zombie: the inner shell waits until its parent has exec'd the long sleep (a shell could
+ * still reap it before that), names itself (its comm, as a postmaster's is `postgres`) and exits;
+ * the sleep never reaps it.
+ */
+async function zombie(name = 'postgres'): Promise<number> {
+  const inner = `while [ "$(cat /proc/$PPID/comm)" != sleep ]; do sleep 0.01; done; printf %s ${name} > /proc/self/comm`;
+  const sh = spawn('sh', ['-c', 'sh -c "$0" & echo $!; exec sleep 30', inner], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   kids.push(sh);
@@ -32,11 +37,9 @@ async function zombie(): Promise<number> {
     sh.stdout!.once('data', (b: Buffer) => resolve(Number(String(b).trim()))),
   );
   await waitFor(
-    `pid ${pid} to be a zombie`,
-    () => /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'latin1')),
-    {
-      timeoutMs: 5000,
-    },
+    `pid ${pid} to be a zombie named ${name}`,
+    () => fs.readFileSync(`/proc/${pid}/stat`, 'latin1').startsWith(`${pid} (${name}) Z `),
+    { timeoutMs: 5000 },
   );
   return pid;
 }
@@ -116,6 +119,16 @@ describe('clearZombieLocks', () => {
     });
     expect(fs.existsSync(c.pidFile)).toBe(true);
     expect(fs.existsSync(c.socketLock)).toBe(true);
+  });
+
+  it('keeps everything when the zombie under that pid is not a postgres (a reused pid)', async () => {
+    const pid = await zombie('sleep');
+    const c = cluster(pid, { shm: SHM_HEAD });
+    expect(clearZombieLocks(c.data, c.shmTable)).toEqual({
+      removed: [],
+      kept: `pid ${pid} is a zombie "sleep", not a postgres`,
+    });
+    expect(fs.existsSync(c.pidFile)).toBe(true);
   });
 
   it('keeps everything when the segment cannot be checked', async () => {
