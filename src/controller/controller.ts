@@ -226,6 +226,7 @@ export class Controller {
       this.elector.setElectable(
         electableFrom(next, this.cfg.node.noFailover),
         `health ${next}: ${detail.reason}`,
+        { hung: next === 'NOT_RESPONDING' },
       );
       this.elector.memberChanged();
     });

@@ -73,12 +73,14 @@ export class Elector {
   private conn: ElectionConnection | null = null;
   private electable = false;
   private electableReason = 'health not known yet';
+  /** Unelectable because the service does not answer (health NOT_RESPONDING). */
+  private unelectableHung = false;
   /** Since when a resumed lock has waited for the first health verdict. */
   private resumeWaitSince: number | null = null;
   /** The controller has given a first health verdict (a resumed lock waits for one). */
   private healthKnown = false;
   /** What the controller last said, before noFailover is applied (a reload may change that). */
-  private healthElectable = { electable: false, reason: 'health not known yet' };
+  private healthElectable = { electable: false, reason: 'health not known yet', hung: false };
   private stopped = false;
   /** Aborts a connection attempt in flight when the agent stops (it may take a session timeout). */
   private readonly stopping = new AbortController();
@@ -144,8 +146,16 @@ export class Elector {
   }
 
   /** Health/eligibility decided by the controller, in one place. */
-  setElectable(electable: boolean, reason: string): void {
-    this.healthElectable = { electable, reason };
+  /**
+   * `hung`: the service does not answer (health NOT_RESPONDING). An active node then gives the
+   * lock up BEFORE it tries to demote its service, as ZKFC quits the election without a
+   * transition on SERVICE_NOT_RESPONDING: a demotion of a service that does not answer can only
+   * time out, and the failover would wait for it. Its breadcrumb stays unmarked, so the next
+   * active fences it, exactly as after a demotion that timed out.
+   */
+  setElectable(electable: boolean, reason: string, opts: { hung?: boolean } = {}): void {
+    this.unelectableHung = !electable && opts.hung === true;
+    this.healthElectable = { electable, reason, hung: opts.hung === true };
     if (!this.healthKnown) {
       this.healthKnown = true;
       this.kick();
@@ -165,7 +175,8 @@ export class Elector {
     if (patch.priority !== undefined) n.priority = patch.priority;
     if (patch.noFailover !== undefined) n.noFailover = patch.noFailover;
     this.memberDirty = true;
-    this.setElectable(this.healthElectable.electable, this.healthElectable.reason);
+    const h = this.healthElectable;
+    this.setElectable(h.electable, h.reason, { hung: h.hung });
     this.kick();
   }
 
@@ -625,6 +636,26 @@ export class Elector {
           'paused',
           `not electable (${this.electableReason}) but the cluster is paused: staying active`,
         );
+      }
+      if (
+        this.unelectableHung &&
+        this.state === 'ACTIVE' &&
+        !this.holdingService &&
+        view.state === 'ours' &&
+        this.epoch === view.epoch
+      ) {
+        // The breadcrumb is left as it is: only a demotion that succeeds marks it (markDemoted
+        // writes it conditionally, and not once another active has replaced it).
+        await store.releaseLock();
+        this.log.warn(
+          'released the lock before demoting: the service does not answer; the next active fences it',
+          {
+            reason: this.electableReason,
+          },
+        );
+        await this.demote(`no longer electable: ${this.electableReason}`);
+        this.neutral(`not electable: ${this.electableReason}`);
+        return d('not-electable', this.electableReason);
       }
       if (this.state === 'ACTIVE' || this.holdingService) {
         await this.demote(`no longer electable: ${this.electableReason}`);
