@@ -35,6 +35,11 @@ describe('the redis agent in the config', () => {
       address: 'redis1.example:6379',
       maximumLagOnFailover: 1_048_576,
       requestTimeoutMs: 1000,
+      gracefulFenceTimeoutMs: 1000,
+    });
+    // The graceful fence's deadline follows requestTimeoutMs unless set.
+    expect(parse(base('{ agent: redis, requestTimeoutMs: 400 }')).service).toMatchObject({
+      gracefulFenceTimeoutMs: 400,
     });
     expect(parse(base('{ agent: redis }', '{ id: r1, host: "::1", port: 6380 }')).service).toMatchObject({
       address: '[::1]:6380',
