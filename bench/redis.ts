@@ -5,6 +5,7 @@
  *   hafc             two `hafc agent` processes (the redis agent, the fast profile the tests use:
  *                    session 4 s, health 200 ms x 2, graceful fence then kill by pid) on a
  *                    one-server ZooKeeper;
+ *   hafc-fast        the same with health 200 ms x fall 1, timeout 150 (HAFC_FAST below);
  *   sentinel-default three redis-sentinel processes, quorum 2, down-after-milliseconds 30000 and
  *                    failover-timeout 180000 (Sentinel's defaults);
  *   sentinel-fast    the same with --fast-down-after-ms (default 100) and --fast-failover-timeout-ms
@@ -33,9 +34,21 @@ import { REDIS_SENTINEL, spawnRegistered, type RedisServer, type Spawned } from 
 import { waitFor } from '../harness/wait.js';
 import { freePorts, ZkEnsemble } from '../harness/zk-ensemble.js';
 
-type Mode = 'hafc' | 'sentinel-default' | 'sentinel-fast';
+type Mode = 'hafc' | 'hafc-fast' | 'sentinel-default' | 'sentinel-fast';
 type Fault = 'crash' | 'freeze';
-const MODES: Mode[] = ['hafc', 'sentinel-default', 'sentinel-fast'];
+const MODES: Mode[] = ['hafc', 'hafc-fast', 'sentinel-default', 'sentinel-fast'];
+
+/**
+ * hafc-fast: about as aggressive as sentinel-fast's 100 ms down-after. One check (every 200 ms)
+ * that gets no answer within 150 ms makes the master NOT_RESPONDING (timeoutMs must stay below
+ * intervalMs x fall); the agent's calls have 300 ms, the graceful fence's first answer 100 ms.
+ * On a busy host such a profile fails over on a stall of 150 ms, as Sentinel does on one of 100.
+ */
+const HAFC_FAST = {
+  health: '{ intervalMs: 200, timeoutMs: 150, fall: 1, rise: 1, check: agent }',
+  requestTimeoutMs: 300,
+  gracefulFenceTimeoutMs: 100,
+};
 const FAULTS: Fault[] = ['crash', 'freeze'];
 
 const { values } = parseArgs({
@@ -161,7 +174,7 @@ interface Rig {
 }
 
 async function startRig(mode: Mode, zk: ZkEnsemble, n: number): Promise<Rig> {
-  if (mode === 'hafc') {
+  if (mode === 'hafc' || mode === 'hafc-fast') {
     const cluster = await RedisCluster.start({
       ensemble: zk,
       cluster: `bench-${n}`,
@@ -169,6 +182,7 @@ async function startRig(mode: Mode, zk: ZkEnsemble, n: number): Promise<Rig> {
       // A frozen master's kernel accepts the connection: the fence can only time out, and a
       // healthy server answers INFO in well under a millisecond.
       gracefulFenceTimeoutMs: 150,
+      ...(mode === 'hafc-fast' ? HAFC_FAST : {}),
     });
     await cluster.settled(30_000);
     return { cluster, stop: () => cluster.stop() };

@@ -26,8 +26,12 @@ export interface RedisClusterOptions {
   sessionTimeoutMs?: number;
   /** @default 200 */
   restartDelayMs?: number;
-  /** service.gracefulFenceTimeoutMs. @default the agent's requestTimeoutMs (500) */
+  /** service.gracefulFenceTimeoutMs. @default the agent's requestTimeoutMs */
   gracefulFenceTimeoutMs?: number;
+  /** service.requestTimeoutMs (also the to-standby timeout of the lease budget). @default 500 */
+  requestTimeoutMs?: number;
+  /** The health section, as YAML flow. @default the tests' profile: 200 ms x fall 2, timeout 300 */
+  health?: string;
   /** service.maximumLagOnFailover. @default the agent's */
   maxLag?: number;
   /** Start the agents (else the pair alone, e.g. for Sentinel). @default true */
@@ -94,10 +98,10 @@ export class RedisCluster {
       `  connect: ${this.connectFor(s.id)}`,
       `  sessionTimeoutMs: ${this.opts.sessionTimeoutMs ?? 4000}`,
       '  requestTimeoutMs: 1000',
-      'health: { intervalMs: 200, timeoutMs: 300, fall: 2, rise: 1, check: agent }',
+      `health: ${this.opts.health ?? '{ intervalMs: 200, timeoutMs: 300, fall: 2, rise: 1, check: agent }'}`,
       'service:',
       '  agent: redis',
-      '  requestTimeoutMs: 500',
+      `  requestTimeoutMs: ${this.opts.requestTimeoutMs ?? 500}`,
       ...(this.opts.gracefulFenceTimeoutMs !== undefined
         ? [`  gracefulFenceTimeoutMs: ${this.opts.gracefulFenceTimeoutMs}`]
         : []),

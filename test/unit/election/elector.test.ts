@@ -195,7 +195,7 @@ describe('Elector: winning the lock', () => {
     // The lock was already gone when the demotion began: a peer may take it and fence meanwhile.
     expect(lockDuringDemotion).toBeNull();
     expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'a', epoch: epoch.toString() });
-    expect(w.record<BreadcrumbRecord>(paths.breadcrumb).demoted).toBeUndefined();
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)!.demoted).toBeUndefined();
     // Until the demotion ends the service may still be active, and the node says so.
     expect(a.elector.serviceMayBeActive()).toBe(true);
     finishDemotion(false); // timed out, as against a frozen service
@@ -205,7 +205,7 @@ describe('Elector: winning the lock', () => {
       .filter((h) => h.path === paths.lock || h.path === paths.breadcrumb)
       .map((h) => [h.op, h.path]);
     expect(changes).toEqual([['remove', paths.lock]]);
-    expect(w.record<BreadcrumbRecord>(paths.breadcrumb).demoted).toBeUndefined();
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)!.demoted).toBeUndefined();
     await w.advance(2 * T, 50);
     expect(w.lockStat()).toBeNull();
     expect(a.cb.becomeActive).toHaveBeenCalledTimes(1);
@@ -229,7 +229,7 @@ describe('Elector: winning the lock', () => {
     await w.until('a NEUTRAL or STANDBY', () => a.elector.getState() !== 'ACTIVE');
     // A late clean demotion does not touch the breadcrumb b wrote.
     expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'b' });
-    expect(w.record<BreadcrumbRecord>(paths.breadcrumb).demoted).toBeUndefined();
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)!.demoted).toBeUndefined();
   });
 
   it('a hung service whose demotion then succeeds marks the breadcrumb, while it is still ours', async () => {
