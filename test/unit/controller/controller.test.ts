@@ -554,6 +554,39 @@ describe('Controller: replica agents follow the active', () => {
     expect(b.ctl.status().follow!.error).toContain('becoming active');
   });
 
+  it('a follow of the old active in flight has ended before the graceful fence of it runs', async () => {
+    const m = mini();
+    const { a, b } = await m.pair();
+    let startedAt: number | null = null;
+    let endedAt: number | null = null;
+    let fencedAt: number | null = null;
+    b.svc.follow = (_t, _ctx, signal) =>
+      new Promise<void>((_resolve, reject) => {
+        startedAt ??= m.clock.now();
+        // Like a replica's offset query to a frozen master: it holds the agent until aborted.
+        signal.addEventListener('abort', () => {
+          endedAt = m.clock.now();
+          reject(signal.reason as Error);
+        });
+      });
+    const fenceGraceful = b.svc.fenceGraceful.bind(b.svc);
+    b.svc.fenceGraceful = async (t: FenceTarget) => {
+      fencedAt = m.clock.now();
+      expect(endedAt).not.toBeNull(); // the follow was over before the fence began
+      return fenceGraceful(t);
+    };
+    await m.until('b is following', () => startedAt !== null);
+    // a's demotion fails, so its breadcrumb stays unmarked and b must fence it.
+    a.svc.toStandby = async () => {
+      throw new Error('to-standby failed');
+    };
+    a.svc.healthy = false;
+    await m.until('b active', () => b.svc.role === 'active');
+    expect(fencedAt).not.toBeNull();
+    expect(endedAt!).toBeLessThanOrEqual(fencedAt!);
+    expect(b.ctl.status().follow!.error).toContain('fencing a');
+  });
+
   it('a failing follow is retried with a doubling backoff, and recorded until it succeeds', async () => {
     const m = mini();
     const { b } = await m.pair();
