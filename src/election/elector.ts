@@ -145,13 +145,13 @@ export class Elector {
     this.running = this.loop();
   }
 
-  /** Health/eligibility decided by the controller, in one place. */
   /**
-   * `hung`: the service does not answer (health NOT_RESPONDING). An active node then gives the
-   * lock up BEFORE it tries to demote its service, as ZKFC quits the election without a
-   * transition on SERVICE_NOT_RESPONDING: a demotion of a service that does not answer can only
-   * time out, and the failover would wait for it. Its breadcrumb stays unmarked, so the next
-   * active fences it, exactly as after a demotion that timed out.
+   * Health/eligibility, decided by the controller in one place. `hung`: the service does not
+   * answer (health NOT_RESPONDING). An active node then gives the lock up BEFORE it tries to
+   * demote its service, as ZKFC quits the election without a transition on
+   * SERVICE_NOT_RESPONDING: a demotion of a service that does not answer can only time out, and
+   * the failover would wait for it. Its breadcrumb stays unmarked, so the next active fences it,
+   * exactly as after a demotion that timed out.
    */
   setElectable(electable: boolean, reason: string, opts: { hung?: boolean } = {}): void {
     this.unelectableHung = !electable && opts.hung === true;
@@ -646,13 +646,19 @@ export class Elector {
       ) {
         // The breadcrumb is left as it is: only a demotion that succeeds marks it (markDemoted
         // writes it conditionally, and not once another active has replaced it).
-        await store.releaseLock();
-        this.log.warn(
-          'released the lock before demoting: the service does not answer; the next active fences it',
-          {
-            reason: this.electableReason,
-          },
-        );
+        try {
+          await store.releaseLock();
+          this.log.warn(
+            'released the lock before demoting: the service does not answer; the next active fences it',
+            { reason: this.electableReason },
+          );
+        } catch (err) {
+          // The demotion must not wait on ZooKeeper: it runs now, and the next step releases
+          // the lock we still hold (not electable, not active).
+          this.log.warn('could not release the lock before demoting; demoting first', {
+            error: errorMessage(err),
+          });
+        }
         await this.demote(`no longer electable: ${this.electableReason}`);
         this.neutral(`not electable: ${this.electableReason}`);
         return d('not-electable', this.electableReason);
