@@ -490,6 +490,20 @@ describe('Controller.reload', () => {
 });
 
 describe('Controller: replica agents follow the active', () => {
+  /** A follow() that runs until its signal aborts it; when it started and ended. */
+  function hangingFollow(m: Mini, n: { svc: DummyService }) {
+    const times = { startedAt: null as number | null, endedAt: null as number | null };
+    n.svc.follow = (_t, _ctx, signal) =>
+      new Promise<void>((_resolve, reject) => {
+        times.startedAt ??= m.clock.now();
+        signal.addEventListener('abort', () => {
+          times.endedAt = m.clock.now();
+          reject(signal.reason as Error);
+        });
+      });
+    return times;
+  }
+
   it('a standby follows the lock holder at its service address and epoch, and the new one after a failover; never while it may be active', async () => {
     const m = mini();
     const { a, b } = await m.pair();
@@ -533,23 +547,14 @@ describe('Controller: replica agents follow the active', () => {
   it('a follow in flight is aborted, and has ended, before the node is promoted', async () => {
     const m = mini();
     const { a, b } = await m.pair();
-    let startedAt: number | null = null;
-    let endedAt: number | null = null;
-    b.svc.follow = (_t, _ctx, signal) =>
-      new Promise<void>((_resolve, reject) => {
-        startedAt ??= m.clock.now();
-        // A re-clone that only stops when told to.
-        signal.addEventListener('abort', () => {
-          endedAt = m.clock.now();
-          reject(signal.reason as Error);
-        });
-      });
-    await m.until('b is following', () => startedAt !== null);
+    // A re-clone that only stops when told to.
+    const follow = hangingFollow(m, b);
+    await m.until('b is following', () => follow.startedAt !== null);
     a.svc.healthy = false;
     await m.until('b active', () => b.svc.role === 'active');
     const toActiveAt = b.svc.calls.find((c) => c.op === 'toActive')!.at;
-    expect(endedAt).not.toBeNull();
-    expect(endedAt!).toBeLessThanOrEqual(toActiveAt);
+    expect(follow.endedAt).not.toBeNull();
+    expect(follow.endedAt!).toBeLessThanOrEqual(toActiveAt);
     expect(b.ctl.status().follow).toMatchObject({ target: 'a', result: 'failed' });
     expect(b.ctl.status().follow!.error).toContain('becoming active');
   });
@@ -557,25 +562,16 @@ describe('Controller: replica agents follow the active', () => {
   it('a follow of the old active in flight has ended before the graceful fence of it runs', async () => {
     const m = mini();
     const { a, b } = await m.pair();
-    let startedAt: number | null = null;
-    let endedAt: number | null = null;
     let fencedAt: number | null = null;
-    b.svc.follow = (_t, _ctx, signal) =>
-      new Promise<void>((_resolve, reject) => {
-        startedAt ??= m.clock.now();
-        // Like a replica's offset query to a frozen master: it holds the agent until aborted.
-        signal.addEventListener('abort', () => {
-          endedAt = m.clock.now();
-          reject(signal.reason as Error);
-        });
-      });
+    // Like a replica's offset query to a frozen master: it holds the agent until aborted.
+    const follow = hangingFollow(m, b);
     const fenceGraceful = b.svc.fenceGraceful.bind(b.svc);
     b.svc.fenceGraceful = async (t: FenceTarget) => {
       fencedAt = m.clock.now();
-      expect(endedAt).not.toBeNull(); // the follow was over before the fence began
+      expect(follow.endedAt).not.toBeNull(); // the follow was over before the fence began
       return fenceGraceful(t);
     };
-    await m.until('b is following', () => startedAt !== null);
+    await m.until('b is following', () => follow.startedAt !== null);
     // a's demotion fails, so its breadcrumb stays unmarked and b must fence it.
     a.svc.toStandby = async () => {
       throw new Error('to-standby failed');
@@ -583,7 +579,7 @@ describe('Controller: replica agents follow the active', () => {
     a.svc.healthy = false;
     await m.until('b active', () => b.svc.role === 'active');
     expect(fencedAt).not.toBeNull();
-    expect(endedAt!).toBeLessThanOrEqual(fencedAt!);
+    expect(follow.endedAt!).toBeLessThanOrEqual(fencedAt!);
     expect(b.ctl.status().follow!.error).toContain('fencing a');
   });
 

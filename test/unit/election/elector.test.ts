@@ -176,74 +176,6 @@ describe('Elector: winning the lock', () => {
     expect(w.record<MemberRecord>(paths.member('a'))).toMatchObject({ id: 'a', role: 'NEUTRAL' });
   });
 
-  it('a hung service (NOT_RESPONDING): releases the lock FIRST, breadcrumb unmarked, then tries the demotion', async () => {
-    const w = world();
-    const a = w.node('a');
-    a.start();
-    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
-    const epoch = a.elector.getEpoch()!;
-    let lockDuringDemotion: string | null | undefined;
-    let finishDemotion!: (clean: boolean) => void;
-    a.behave.demote = () => {
-      lockDuringDemotion = w.lockStat()?.ephemeralOwner ?? null;
-      return new Promise<boolean>((r) => (finishDemotion = r));
-    };
-    const mark = w.server.history.length;
-
-    a.elector.setElectable(false, 'health NOT_RESPONDING: no answer in 300 ms', { hung: true });
-    await w.until('the demotion started', () => lockDuringDemotion !== undefined);
-    // The lock was already gone when the demotion began: a peer may take it and fence meanwhile.
-    expect(lockDuringDemotion).toBeNull();
-    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'a', epoch: epoch.toString() });
-    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)!.demoted).toBeUndefined();
-    // Until the demotion ends the service may still be active, and the node says so.
-    expect(a.elector.serviceMayBeActive()).toBe(true);
-    finishDemotion(false); // timed out, as against a frozen service
-    await w.until('a NEUTRAL', () => a.elector.getState() === 'NEUTRAL');
-    const changes = w.server.history
-      .slice(mark)
-      .filter((h) => h.path === paths.lock || h.path === paths.breadcrumb)
-      .map((h) => [h.op, h.path]);
-    expect(changes).toEqual([['remove', paths.lock]]);
-    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)!.demoted).toBeUndefined();
-    await w.advance(2 * T, 50);
-    expect(w.lockStat()).toBeNull();
-    expect(a.cb.becomeActive).toHaveBeenCalledTimes(1);
-  });
-
-  it('a hung service: the peer takes the free lock at once and fences it while its demotion hangs', async () => {
-    const w = world();
-    const a = w.node('a');
-    a.start();
-    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
-    const b = w.node('b');
-    b.start();
-    await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
-    let finishDemotion!: (clean: boolean) => void;
-    a.behave.demote = () => new Promise<boolean>((r) => (finishDemotion = r));
-    a.elector.setElectable(false, 'health NOT_RESPONDING: no answer in 300 ms', { hung: true });
-    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE');
-    expect(b.cb.fenceOldActive).toHaveBeenCalledTimes(1);
-    expect(b.cb.fenceOldActive.mock.calls[0]![0]).toMatchObject({ id: 'a' });
-    finishDemotion(true);
-    await w.until('a NEUTRAL or STANDBY', () => a.elector.getState() !== 'ACTIVE');
-    // A late clean demotion does not touch the breadcrumb b wrote.
-    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'b' });
-    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)!.demoted).toBeUndefined();
-  });
-
-  it('a hung service whose demotion then succeeds marks the breadcrumb, while it is still ours', async () => {
-    const w = world();
-    const a = w.node('a');
-    a.start();
-    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
-    a.elector.setElectable(false, 'health NOT_RESPONDING: no answer in 300 ms', { hung: true });
-    await w.until('a NEUTRAL', () => a.elector.getState() === 'NEUTRAL');
-    expect(w.lockStat()).toBeNull();
-    // The demotion came back clean (the service answered after all): the next active need not fence.
-    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'a', demoted: true });
-  });
-
   it('becoming unelectable while ACTIVE: demotes, marks its breadcrumb demoted, THEN releases the lock', async () => {
     const w = world();
     const a = w.node('a');
@@ -345,6 +277,77 @@ describe('Elector: winning the lock', () => {
     expect(a.cb.becomeActive).not.toHaveBeenCalled();
     expect(a.cb.becomeStandby).not.toHaveBeenCalled();
     expect(w.server.get(paths.lock)?.data?.toString()).toBe('created by hand');
+  });
+});
+
+describe('Elector: a hung service (NOT_RESPONDING) while ACTIVE', () => {
+  async function activeA() {
+    const w = world();
+    const a = w.node('a');
+    a.start();
+    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    return { w, a };
+  }
+  const hang = (a: TestNode): void =>
+    a.elector.setElectable(false, 'health NOT_RESPONDING: no answer in 300 ms', { hung: true });
+
+  it('a hung service (NOT_RESPONDING): releases the lock FIRST, breadcrumb unmarked, then tries the demotion', async () => {
+    const { w, a } = await activeA();
+    const epoch = a.elector.getEpoch()!;
+    let lockDuringDemotion: string | null | undefined;
+    let finishDemotion!: (clean: boolean) => void;
+    a.behave.demote = () => {
+      lockDuringDemotion = w.lockStat()?.ephemeralOwner ?? null;
+      return new Promise<boolean>((r) => (finishDemotion = r));
+    };
+    const mark = w.server.history.length;
+
+    hang(a);
+    await w.until('the demotion started', () => lockDuringDemotion !== undefined);
+    // The lock was already gone when the demotion began: a peer may take it and fence meanwhile.
+    expect(lockDuringDemotion).toBeNull();
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'a', epoch: epoch.toString() });
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)!.demoted).toBeUndefined();
+    // Until the demotion ends the service may still be active, and the node says so.
+    expect(a.elector.serviceMayBeActive()).toBe(true);
+    finishDemotion(false); // timed out, as against a frozen service
+    await w.until('a NEUTRAL', () => a.elector.getState() === 'NEUTRAL');
+    const changes = w.server.history
+      .slice(mark)
+      .filter((h) => h.path === paths.lock || h.path === paths.breadcrumb)
+      .map((h) => [h.op, h.path]);
+    expect(changes).toEqual([['remove', paths.lock]]);
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)!.demoted).toBeUndefined();
+    await w.advance(2 * T, 50);
+    expect(w.lockStat()).toBeNull();
+    expect(a.cb.becomeActive).toHaveBeenCalledTimes(1);
+  });
+
+  it('a hung service: the peer takes the free lock at once and fences it while its demotion hangs', async () => {
+    const { w, a } = await activeA();
+    const b = w.node('b');
+    b.start();
+    await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
+    let finishDemotion!: (clean: boolean) => void;
+    a.behave.demote = () => new Promise<boolean>((r) => (finishDemotion = r));
+    hang(a);
+    await w.until('b ACTIVE', () => b.elector.getState() === 'ACTIVE');
+    expect(b.cb.fenceOldActive).toHaveBeenCalledTimes(1);
+    expect(b.cb.fenceOldActive.mock.calls[0]![0]).toMatchObject({ id: 'a' });
+    finishDemotion(true);
+    await w.until('a NEUTRAL or STANDBY', () => a.elector.getState() !== 'ACTIVE');
+    // A late clean demotion does not touch the breadcrumb b wrote.
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'b' });
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)!.demoted).toBeUndefined();
+  });
+
+  it('a hung service whose demotion then succeeds marks the breadcrumb, while it is still ours', async () => {
+    const { w, a } = await activeA();
+    hang(a);
+    await w.until('a NEUTRAL', () => a.elector.getState() === 'NEUTRAL');
+    expect(w.lockStat()).toBeNull();
+    // The demotion came back clean (the service answered after all): the next active need not fence.
+    expect(w.record<BreadcrumbRecord>(paths.breadcrumb)).toMatchObject({ id: 'a', demoted: true });
   });
 });
 
