@@ -51,9 +51,8 @@ export function clearZombieLocks(dataDir: string, shmTable = '/proc/sysvipc/shm'
   if (st.alive || !st.zombie) return { removed: [] };
   // A zombie under that pid that is not a postgres is not the postmaster that wrote the file (a
   // pid reused, or a pid from another namespace): nothing is known about the postmaster then.
-  const comm = procComm(pid);
-  if (comm !== 'postgres' && comm !== 'postmaster') {
-    return { removed: [], kept: `pid ${pid} is a zombie ${JSON.stringify(comm)}, not a postgres` };
+  if (st.comm !== 'postgres' && st.comm !== 'postmaster') {
+    return { removed: [], kept: `pid ${pid} is a zombie ${JSON.stringify(st.comm)}, not a postgres` };
   }
   const shm = /^\s*(\d+)\s+(\d+)\s*$/.exec(lines[6] ?? '');
   if (!shm)
@@ -83,18 +82,6 @@ export function clearZombieLocks(dataDir: string, shmTable = '/proc/sysvipc/shm'
   fs.rmSync(pidFile, { force: true });
   removed.push(pidFile);
   return { removed };
-}
-
-/** The command name in /proc/<pid>/stat (a zombie keeps it); null when unreadable. */
-function procComm(pid: number): string | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const open = stat.indexOf('(');
-    const close = stat.lastIndexOf(')');
-    return open >= 0 && close > open ? stat.slice(open + 1, close) : null;
-  } catch {
-    return null;
-  }
 }
 
 function readLock(file: string): string | null {

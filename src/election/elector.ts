@@ -73,8 +73,6 @@ export class Elector {
   private conn: ElectionConnection | null = null;
   private electable = false;
   private electableReason = 'health not known yet';
-  /** Unelectable because the service does not answer (health NOT_RESPONDING). */
-  private unelectableHung = false;
   /** Since when a resumed lock has waited for the first health verdict. */
   private resumeWaitSince: number | null = null;
   /** The controller has given a first health verdict (a resumed lock waits for one). */
@@ -154,7 +152,6 @@ export class Elector {
    * exactly as after a demotion that timed out.
    */
   setElectable(electable: boolean, reason: string, opts: { hung?: boolean } = {}): void {
-    this.unelectableHung = !electable && opts.hung === true;
     this.healthElectable = { electable, reason, hung: opts.hung === true };
     if (!this.healthKnown) {
       this.healthKnown = true;
@@ -638,7 +635,8 @@ export class Elector {
         );
       }
       if (
-        this.unelectableHung &&
+        !this.healthElectable.electable &&
+        this.healthElectable.hung &&
         this.state === 'ACTIVE' &&
         !this.holdingService &&
         view.state === 'ours' &&

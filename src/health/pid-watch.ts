@@ -50,7 +50,11 @@ interface Watched {
   start: string | null;
 }
 
-type ProcState = { alive: true; start: string | null } | { alive: false; why: string; zombie: boolean };
+/** A zombie keeps its command name (comm), which says what exited under that pid. */
+type ProcState =
+  | { alive: true; start: string | null }
+  | { alive: false; why: string; zombie: false }
+  | { alive: false; why: string; zombie: true; comm: string };
 
 export class PidWatch {
   readonly file: string;
@@ -170,7 +174,10 @@ export function procState(pid: number): ProcState {
   // The command name (field 2) is in parentheses and may hold spaces and ')': skip past the last.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const state = fields[0];
-  if (state === 'Z' || state === 'X') return { alive: false, why: 'exited, not yet reaped', zombie: true };
+  if (state === 'Z' || state === 'X') {
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    return { alive: false, why: 'exited, not yet reaped', zombie: true, comm };
+  }
   return { alive: true, start: fields[19] ?? null };
 }
 
