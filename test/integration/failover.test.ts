@@ -181,6 +181,26 @@ describe('failover with real agents on a real ZooKeeper', () => {
     resource.assertNoViolations();
   });
 
+  it('a hung active service (NOT_RESPONDING): its agent gives the lock up before its demotion; the standby fences it, then takes over', async () => {
+    cluster = await start();
+    const { active: first, standby: other } = await cluster.settled();
+    const t0 = resource.now();
+    // /health and /role hang; /write still answers, so the checker sees any overlap.
+    await first.service.setHang(true);
+    const second = await cluster.waitForActive(20_000, first.id);
+    expect(second.id).toBe(other.id);
+    measurements.serviceHang = failoverMs(resource, other.id, t0);
+    // The lock went before the demotion was tried (that call can only time out on a hung service)...
+    expect(
+      first.agent!.find((l) => l.msg.startsWith('released the lock before demoting')),
+      cluster.describe(),
+    ).toBeDefined();
+    // ...so the breadcrumb stayed unmarked and the new active fenced the old one first.
+    expect(other.agent!.find((l) => l.msg === 'fencing the previous active')).toBeDefined();
+    expect(other.agent!.find((l) => String(l.reason ?? '').includes('stood down cleanly'))).toBeUndefined();
+    resource.assertNoViolations();
+  });
+
   it('"both standby" cannot persist: a service demoted behind the agent\'s back is re-elected with a new epoch', async () => {
     cluster = await start();
     const first = await cluster.waitForActive();
