@@ -37,6 +37,16 @@ import {
 
 // ---- the fake itself ------------------------------------------------------------------------
 
+/** One node, ACTIVE and settled for a second. */
+async function activeA() {
+  const w = world();
+  const a = w.node('a');
+  a.start();
+  await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+  await w.advance(1000);
+  return { w, a, epoch1: a.elector.getEpoch()! };
+}
+
 describe('FakeCoordinator (the test double the elector tests rely on)', () => {
   it('orders zxids, owns ephemerals by session, fires one-shot watches on expiry', async () => {
     const w = world();
@@ -281,13 +291,6 @@ describe('Elector: winning the lock', () => {
 });
 
 describe('Elector: a hung service (NOT_RESPONDING) while ACTIVE', () => {
-  async function activeA() {
-    const w = world();
-    const a = w.node('a');
-    a.start();
-    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
-    return { w, a };
-  }
   const hang = (a: TestNode): void =>
     a.elector.setElectable(false, 'health NOT_RESPONDING: no answer in 300 ms', { hung: true });
 
@@ -353,10 +356,7 @@ describe('Elector: a hung service (NOT_RESPONDING) while ACTIVE', () => {
 
 describe('Elector: the service lost its active role behind our back', () => {
   it('serviceLostActive with a healthy peer: the peer takes the lock, not the node that lost it', async () => {
-    const w = world();
-    const a = w.node('a');
-    a.start();
-    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
+    const { w, a } = await activeA();
     const b = w.node('b');
     b.start();
     await w.until('b STANDBY', () => b.elector.getState() === 'STANDBY');
@@ -605,15 +605,6 @@ describe('Elector: breadcrumb edge cases', () => {
 });
 
 describe('Elector: policy demote (the lease)', () => {
-  async function activeA() {
-    const w = world();
-    const a = w.node('a');
-    a.start();
-    await w.until('a ACTIVE', () => a.elector.getState() === 'ACTIVE');
-    await w.advance(1000);
-    return { w, a, epoch1: a.elector.getEpoch()! };
-  }
-
   it('a suspended session: demotion starts no later than lastReplySentAt + T - margin - toStandbyTimeout', async () => {
     const { w, a } = await activeA();
     const s = a.session();
